@@ -1,0 +1,1 @@
+"""Evaluation: matches against GTP engines, SQLite results, Bradley-Terry Elo, reports."""

@@ -1,0 +1,1 @@
+"""Play: the GTP engine for Go GUIs and the web page to play and analyse in a browser."""

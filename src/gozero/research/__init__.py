@@ -1,0 +1,1 @@
+"""Research: budgeted experiments, a results ledger, hyperparameter search."""

@@ -1,0 +1,55 @@
+"""What a move-choosing player looks like to GTP, the web page and the match runner.
+
+A `Player` chooses a move for the side to move of a `Game`; an `AnalysisPlayer` also
+reports what it thought (priors, visits, win rates, ownership, principal variations) in
+the form that `lz-analyze`/`kata-analyze` and the web page show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from gozero.rules import Game
+
+RESIGN = -1
+
+
+@dataclass
+class MoveInfo:
+    """One candidate move of an analysis (KataGo analysis field names)."""
+
+    move: int  # flat index, NN = pass
+    visits: int
+    winrate: float  # for the side to move, 0..1
+    prior: float
+    score_lead: float = 0.0  # points, for the side to move
+    pv: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    """What a search found at one position, from the side to move's point of view."""
+
+    moves: list[MoveInfo]  # sorted best first
+    policy: np.ndarray  # (NN+1,) network prior
+    winrate: float  # root value for the side to move, 0..1
+    score_lead: float  # root score estimate for the side to move
+    ownership: np.ndarray | None  # (NN,) in [-1, 1], + for the side to move
+    visits: int
+
+
+@runtime_checkable
+class Player(Protocol):
+    """Chooses moves. ``genmove`` returns a flat index, NN for pass, or RESIGN."""
+
+    name: str
+
+    def genmove(self, game: Game) -> int: ...
+
+
+@runtime_checkable
+class AnalysisPlayer(Player, Protocol):
+    def analyze(self, game: Game, visits: int | None = None) -> Analysis: ...

@@ -1,0 +1,1 @@
+"""Self-play: many games in lockstep through batched search, written as training shards."""

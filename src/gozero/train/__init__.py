@@ -1,0 +1,1 @@
+"""Training: replay window over shards, the trainer, checkpoints, the generation loop."""
