@@ -9,7 +9,7 @@ page); search and self-play call the kernels directly on batches of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class Geometry:
         self.scalars = 4 * nn
 
 
-@lru_cache(maxsize=None)
+@cache
 def geometry(size: int) -> Geometry:
     return Geometry(size)
 
@@ -263,7 +263,12 @@ class Game:
         probe._hist_hash, probe._hist_turn, probe._hist_len = self._hist_hash, self._hist_turn, self._hist_len
         return probe
 
-    def legal_mask(self) -> np.ndarray:
+    def legal_mask(self, color: int | None = None) -> np.ndarray:
+        """Legal moves (bool, NN+1, pass last) of ``color`` (default: the side to move)."""
+        if color is not None and color != self.position.to_move:
+            if color not in (K.BLACK, K.WHITE):
+                raise ValueError("colour must be 1 (black) or 2 (white)")
+            return self._with_color(color).legal_mask()
         pos, g = self.position, self.position.geo
         out = np.zeros(g.nn + 1, np.bool_)
         K.legal_mask(pos.ints, pos.bits, g.nbr, g.zob, self.rules.ko_code, self.rules.suicide,

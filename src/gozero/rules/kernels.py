@@ -246,7 +246,6 @@ def hash_after(ints, bits, nbr, zob, p, color):
     w = (nn + 63) // 64
     gh = nn * w
     h = bits[gh + nn] ^ zob[p, color]
-    other = 3 - color
     has_lib = False
     seen0 = -1
     seen1 = -1
@@ -309,10 +308,11 @@ def is_legal(ints, bits, nbr, zob, move, ko_rule, allow_suicide, hist_hash, hist
     if ints[move] != EMPTY:
         return False
     sc = 4 * nn
-    if move == ints[sc + S_KO]:
-        return False
     color = ints[sc + S_TO_MOVE]
-    w = (nn + 63) // 64
+    # the ko ban binds the side that lost the stone: all neighbours of the ko point are the
+    # capturer's stones, so the capturer itself (playing out of turn) may fill the point
+    if move == ints[sc + S_KO] and ints[nbr[move, 0]] != color:
+        return False
     # fast path: an empty neighbour means no suicide and, under simple ko, legal
     has_empty = False
     for k in range(4):
