@@ -1,0 +1,405 @@
+"""Numba kernels of the batched search tree: select leaves, create them, back values up.
+
+One `Tree` holds the trees of B games as arrays (M nodes per game, A = NN+1 actions):
+
+=====================  ===============  ====================================================
+``ints``, ``bits``     (B, M, I/Bt)     the rules state of each node (see rules/kernels.py)
+``parent``             (B, M)           parent node (-1 at the root, node 0)
+``parent_action``      (B, M)           action that led from the parent to the node
+``child``              (B, M, A)        node reached by each action (-1: not created)
+``prior``              (B, M, A)        network policy over the legal actions
+``legal``              (B, M, A)        legal actions (simple ko inside the tree; the root
+                                        gets the game's real mask, superko included)
+``nsa``, ``wsa``       (B, M, A)        visits and summed values of each edge, from the
+                                        node's side to move
+``value``              (B, M)           network value of the node (terminal: the result)
+``state``              (B, M)           0 created, 1 expanded, 2 terminal
+``count``              (B,)             nodes in use
+=====================  ===============  ====================================================
+
+Values are in [-1, 1] from the side to move at the node. Two root policies share the same
+tree: PUCT (AlphaGo Zero, with first-play urgency and virtual loss) and Gumbel (Danihelka et
+al. 2022: sequential halving at the root, deterministic completed-Q selection inside).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from gozero.net.features import LAST_MOVES, encode
+from gozero.rules import kernels as K
+
+CREATED, EXPANDED, TERMINAL = 0, 1, 2
+ALGO_PUCT, ALGO_GUMBEL = 0, 1
+
+
+@njit(cache=True)
+def _prev_stones(ints, parent, root_prev, b, node, back, nn):
+    """Stones of the position ``back`` (1 or 2) moves before ``node``."""
+    n = node
+    for k in range(back):
+        p = parent[b, n]
+        if p < 0:
+            # past the root: root_prev[b, j] is the position j+1 moves before the root
+            return root_prev[b, back - k - 1]
+        n = p
+    return ints[b, n, :nn]
+
+
+@njit(cache=True)
+def _last_moves(ints, parent, root_last, b, node, nn, out):
+    n = node
+    i = 0
+    while i < LAST_MOVES:
+        if n < 0:
+            j = 0
+            while i < LAST_MOVES:
+                out[i] = root_last[b, j]
+                i += 1
+                j += 1
+            return
+        out[i] = ints[b, n, 4 * nn + K.S_LAST]
+        i += 1
+        n = parent[b, n]
+
+
+@njit(cache=True)
+def node_features(ints, bits, parent, legal, root_prev, root_last, komi, b, node, nn, planes, glob):
+    last = np.empty(LAST_MOVES, np.int32)
+    _last_moves(ints, parent, root_last, b, node, nn, last)
+    # the root's own last moves are part of ints: root_last holds moves before it
+    prev1 = _prev_stones(ints, parent, root_prev, b, node, 1, nn)
+    prev2 = _prev_stones(ints, parent, root_prev, b, node, 2, nn)
+    encode(ints[b, node], bits[b, node], prev1, prev2, last, legal[b, node], komi, planes, glob)
+
+
+@njit(cache=True)
+def terminal_value(ints_row, nn, nbr, komi):
+    """Result (+1 win, -1 loss, 0 draw) for the side to move of a finished position."""
+    dead = np.zeros(nn, np.bool_)
+    s, _ = K.area_score(ints_row, nn, nbr, dead, komi)
+    me = ints_row[4 * nn + K.S_TO_MOVE]
+    if s == 0:
+        return 0.0
+    black_wins = s > 0
+    return 1.0 if black_wins == (me == K.BLACK) else -1.0
+
+
+@njit(cache=True)
+def _puct_select(prior, legal, nsa, wsa, value, b, n, c_init, c_base, fpu_red, a_n):
+    total = 0
+    visited_prior = 0.0
+    for a in range(a_n):
+        if nsa[b, n, a] > 0:
+            total += nsa[b, n, a]
+            visited_prior += prior[b, n, a]
+    c = math.log((1.0 + total + c_base) / c_base) + c_init
+    fpu = value[b, n] - fpu_red * math.sqrt(visited_prior)
+    sq = math.sqrt(total + 1.0)
+    best = -1
+    best_score = -1e30
+    for a in range(a_n):
+        if not legal[b, n, a]:
+            continue
+        na = nsa[b, n, a]
+        q = wsa[b, n, a] / na if na > 0 else fpu
+        s = q + c * prior[b, n, a] * sq / (1.0 + na)
+        if s > best_score:
+            best_score = s
+            best = a
+    return best
+
+
+@njit(cache=True)
+def completed_q(prior, legal, nsa, wsa, value, b, n, a_n, out):
+    """Q of visited actions, the mixed value v_mix for unvisited ones, min-max scaled to
+    [0, 1] over the legal actions. Returns the largest visit count."""
+    total = 0
+    visited_prior = 0.0
+    weighted_q = 0.0
+    max_n = 0
+    for a in range(a_n):
+        na = nsa[b, n, a]
+        if na > 0 and legal[b, n, a]:
+            total += na
+            visited_prior += prior[b, n, a]
+            weighted_q += prior[b, n, a] * wsa[b, n, a] / na
+            if na > max_n:
+                max_n = na
+    v = value[b, n]
+    if total > 0 and visited_prior > 0:
+        v_mix = (v + total * weighted_q / visited_prior) / (1.0 + total)
+    else:
+        v_mix = v
+    lo = 1e30
+    hi = -1e30
+    for a in range(a_n):
+        if not legal[b, n, a]:
+            out[a] = 0.0
+            continue
+        na = nsa[b, n, a]
+        q = wsa[b, n, a] / na if na > 0 else v_mix
+        out[a] = q
+        if q < lo:
+            lo = q
+        if q > hi:
+            hi = q
+    span = hi - lo
+    if span < 1e-8:
+        span = 1e-8
+    for a in range(a_n):
+        if legal[b, n, a]:
+            out[a] = (out[a] - lo) / span
+    return max_n
+
+
+@njit(cache=True)
+def _gumbel_interior_select(prior, legal, nsa, wsa, value, b, n, c_visit, c_scale, a_n, scratch):
+    max_n = completed_q(prior, legal, nsa, wsa, value, b, n, a_n, scratch)
+    total = 0
+    for a in range(a_n):
+        total += nsa[b, n, a]
+    sig = (c_visit + max_n) * c_scale
+    hi = -1e30
+    for a in range(a_n):
+        if legal[b, n, a]:
+            z = math.log(prior[b, n, a] + 1e-12) + sig * scratch[a]
+            scratch[a] = z
+            if z > hi:
+                hi = z
+    norm = 0.0
+    for a in range(a_n):
+        if legal[b, n, a]:
+            scratch[a] = math.exp(scratch[a] - hi)
+            norm += scratch[a]
+    best = -1
+    best_score = -1e30
+    for a in range(a_n):
+        if legal[b, n, a]:
+            s = scratch[a] / norm - nsa[b, n, a] / (1.0 + total)
+            if s > best_score:
+                best_score = s
+                best = a
+    return best
+
+
+@njit(cache=True)
+def _gumbel_root_select(prior, legal, nsa, wsa, value, gumbel, b, considered, c_visit, c_scale, a_n, scratch):
+    max_n = completed_q(prior, legal, nsa, wsa, value, b, 0, a_n, scratch)
+    sig = (c_visit + max_n) * c_scale
+    best = -1
+    best_score = -1e30
+    for a in range(a_n):
+        if legal[b, 0, a] and nsa[b, 0, a] == considered:
+            s = gumbel[b, a] + math.log(prior[b, 0, a] + 1e-12) + sig * scratch[a]
+            if s > best_score:
+                best_score = s
+                best = a
+    if best < 0:  # nothing at exactly that count (tiny action sets): least visited legal
+        low = 1 << 30
+        for a in range(a_n):
+            if legal[b, 0, a] and nsa[b, 0, a] < low:
+                low = nsa[b, 0, a]
+                best = a
+    return best
+
+
+@njit(cache=True)
+def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, remove_vloss):
+    """Add value ``v`` (node's side to move) along the path; optionally undo virtual loss."""
+    n = node
+    while True:
+        p = parent[b, n]
+        if p < 0:
+            break
+        a = parent_action[b, n]
+        v = -v
+        if remove_vloss:
+            nsa[b, p, a] -= vloss
+            wsa[b, p, a] += vloss
+        nsa[b, p, a] += 1
+        wsa[b, p, a] += v
+        n = p
+
+
+@njit(cache=True)
+def _undo_vloss(parent, parent_action, nsa, wsa, b, node, vloss):
+    n = node
+    while True:
+        p = parent[b, n]
+        if p < 0:
+            break
+        a = parent_action[b, n]
+        nsa[b, p, a] -= vloss
+        wsa[b, p, a] += vloss
+        n = p
+
+
+@njit(cache=True)
+def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, state, count,
+                  root_prev, root_last, gumbel, considered, active, nbr, zob, allow_suicide, komi,
+                  algo, c_init, c_base, fpu_red, fpu_red_root, c_visit, c_scale, leaves_per_game, vloss,
+                  out_game, out_node, planes, glob):
+    """Descend each active game's tree ``leaves_per_game`` times and create the leaves.
+
+    New non-terminal leaves get their features in ``planes``/``glob`` and are listed in
+    ``out_game``/``out_node`` (returned count) for one network call; terminal leaves are
+    backed up at once. With more than one leaf per game, virtual loss spreads the descents.
+    """
+    n_games = ints.shape[0]
+    m_nodes = ints.shape[1]
+    a_n = prior.shape[2]
+    nn = a_n - 1
+    scratch = np.empty(a_n, np.float64)
+    n_out = 0
+    for b in range(n_games):
+        if not active[b]:
+            continue
+        for _rep in range(leaves_per_game):
+            if count[b] >= m_nodes:
+                break  # tree full: the search of this game stops growing
+            n = 0
+            created = -1
+            collided = False
+            while True:
+                if state[b, n] == TERMINAL:
+                    break
+                if state[b, n] != EXPANDED:
+                    collided = True
+                    break
+                if algo == ALGO_GUMBEL:
+                    if n == 0:
+                        a = _gumbel_root_select(prior, legal, nsa, wsa, value, gumbel, b, considered[b],
+                                                c_visit, c_scale, a_n, scratch)
+                    else:
+                        a = _gumbel_interior_select(prior, legal, nsa, wsa, value, b, n, c_visit, c_scale,
+                                                    a_n, scratch)
+                else:
+                    a = _puct_select(prior, legal, nsa, wsa, value, b, n, c_init, c_base,
+                                     fpu_red_root if n == 0 else fpu_red, a_n)
+                if a < 0:
+                    a = nn  # no legal action recorded: pass (always legal)
+                # virtual loss on the edge while the leaf is in flight
+                nsa[b, n, a] += vloss
+                wsa[b, n, a] -= vloss
+                c = child[b, n, a]
+                if c < 0:
+                    c = count[b]
+                    count[b] += 1
+                    ints[b, c, :] = ints[b, n, :]
+                    bits[b, c, :] = bits[b, n, :]
+                    K.play(ints[b, c], bits[b, c], nbr, zob, a)
+                    parent[b, c] = n
+                    parent_action[b, c] = a
+                    child[b, n, a] = c
+                    for k in range(a_n):
+                        child[b, c, k] = -1
+                        nsa[b, c, k] = 0
+                        wsa[b, c, k] = 0.0
+                        prior[b, c, k] = 0.0
+                    created = c
+                    n = c
+                    break
+                n = c
+            if collided:
+                _undo_vloss(parent, parent_action, nsa, wsa, b, n, vloss)
+                continue
+            if created < 0:
+                # reached a terminal node: back up its result again
+                _backup(parent, parent_action, nsa, wsa, b, n, value[b, n], vloss, True)
+                continue
+            row = ints[b, created]
+            if row[4 * nn + K.S_PASSES] >= 2:
+                state[b, created] = TERMINAL
+                v = terminal_value(row, nn, nbr, komi)
+                value[b, created] = v
+                _backup(parent, parent_action, nsa, wsa, b, created, v, vloss, True)
+                continue
+            hh = np.empty(1, np.uint64)
+            ht = np.empty(1, np.int8)
+            K.legal_mask(row, bits[b, created], nbr, zob, K.KO_SIMPLE, allow_suicide, hh, ht, 0, legal[b, created])
+            node_features(ints, bits, parent, legal, root_prev, root_last, komi, b, created, nn,
+                          planes[n_out], glob[n_out])
+            out_game[n_out] = b
+            out_node[n_out] = created
+            n_out += 1
+    return n_out
+
+
+@njit(cache=True)
+def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, state, out_game, out_node, n_out,
+                      logits, values, vloss, backup):
+    """Store the network's answer for each listed leaf and back its value up the tree."""
+    a_n = prior.shape[2]
+    for i in range(n_out):
+        b = out_game[i]
+        n = out_node[i]
+        hi = -1e30
+        for a in range(a_n):
+            if legal[b, n, a] and logits[i, a] > hi:
+                hi = logits[i, a]
+        norm = 0.0
+        for a in range(a_n):
+            if legal[b, n, a]:
+                e = math.exp(logits[i, a] - hi)
+                prior[b, n, a] = e
+                norm += e
+            else:
+                prior[b, n, a] = 0.0
+        for a in range(a_n):
+            prior[b, n, a] /= norm
+        value[b, n] = values[i]
+        state[b, n] = EXPANDED
+        if backup:
+            _backup(parent, parent_action, nsa, wsa, b, n, values[i], vloss, True)
+
+
+@njit(cache=True)
+def reroot(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, state, count, b, new_root):
+    """Keep only the subtree of ``new_root`` in game ``b``'s tree, renumbered from 0."""
+    m = count[b]
+    keep = np.zeros(m, np.bool_)
+    stack = np.empty(m, np.int32)
+    top = 0
+    stack[top] = new_root
+    top += 1
+    keep[new_root] = True
+    a_n = prior.shape[2]
+    while top > 0:
+        top -= 1
+        n = stack[top]
+        for a in range(a_n):
+            c = child[b, n, a]
+            if c >= 0 and not keep[c]:
+                keep[c] = True
+                stack[top] = c
+                top += 1
+    mapping = np.full(m, -1, np.int32)
+    k = 0
+    for n in range(m):
+        if keep[n]:
+            mapping[n] = k
+            k += 1
+    for n in range(m):
+        if not keep[n]:
+            continue
+        t = mapping[n]
+        if t != n:
+            ints[b, t] = ints[b, n]
+            bits[b, t] = bits[b, n]
+            prior[b, t] = prior[b, n]
+            legal[b, t] = legal[b, n]
+            nsa[b, t] = nsa[b, n]
+            wsa[b, t] = wsa[b, n]
+            value[b, t] = value[b, n]
+            state[b, t] = state[b, n]
+        p = parent[b, n]
+        parent[b, t] = mapping[p] if (p >= 0 and n != new_root) else -1
+        parent_action[b, t] = parent_action[b, n] if n != new_root else -1
+        for a in range(a_n):
+            c = child[b, n, a]
+            child[b, t, a] = mapping[c] if c >= 0 else -1
+    count[b] = k
