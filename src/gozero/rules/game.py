@@ -158,13 +158,17 @@ class Position:
             raise IllegalMove(f"setup point {point} is off the board")
         if self.ints[point] != K.EMPTY:
             raise IllegalMove(f"setup point {to_gtp(point, self.size)} is occupied")
+        if color not in (K.BLACK, K.WHITE):
+            raise ValueError("colour must be 1 (black) or 2 (white)")
         sc = self.geo.scalars
-        saved = self.ints[sc : sc + K.N_SCALARS].copy()
+        saved_ints, saved_bits = self.ints.copy(), self.bits.copy()
         self.ints[sc + K.S_TO_MOVE] = color
-        lost = K.play(self.ints, self.bits, self.geo.nbr, self.geo.zob, point)
-        self.ints[sc : sc + K.N_SCALARS] = saved
-        if lost < 0:
-            raise IllegalMove(f"setup stone at {to_gtp(point, self.size)} has no liberties")
+        changed = K.play(self.ints, self.bits, self.geo.nbr, self.geo.zob, point)
+        self.ints[sc : sc + K.N_SCALARS] = saved_ints[sc : sc + K.N_SCALARS]
+        if changed != 0:
+            self.ints[:], self.bits[:] = saved_ints, saved_bits
+            what = "has no liberties" if changed < 0 else "would capture stones"
+            raise IllegalMove(f"setup stone at {to_gtp(point, self.size)} {what}")
 
     def score(self, komi: float, dead: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """Area score (black - white - komi) and owner map, optionally without dead stones."""
