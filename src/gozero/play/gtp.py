@@ -15,12 +15,13 @@ import dataclasses
 import inspect
 import logging
 import math
+import os
 import queue
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,6 +54,11 @@ def _clean(line: str) -> str:
     return line.split("#", 1)[0].strip()
 
 
+def _is_digits(token: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts characters such as '²')."""
+    return bool(token) and token.isascii() and token.isdigit()
+
+
 def parse_color(token: str) -> int:
     color = COLORS.get(token.lower())
     if color is None:
@@ -66,7 +72,7 @@ def parse_vertex(token: str, size: int) -> int:
     v = token.strip().upper()
     if v == "PASS":
         return size * size
-    if len(v) < 2 or v[0] not in GTP_COLUMNS or not v[1:].isdigit():
+    if len(v) < 2 or v[0] not in GTP_COLUMNS or not _is_digits(v[1:]):
         raise GtpError("syntax error")
     col, row = GTP_COLUMNS.index(v[0]), size - int(v[1:])
     if not (0 <= row < size and 0 <= col < size):
@@ -199,7 +205,7 @@ class GtpEngine:
             return
         tokens = text.split()
         cmd_id = ""
-        if tokens[0].isdigit():
+        if _is_digits(tokens[0]):
             cmd_id = tokens.pop(0)
             if not tokens:
                 self._write(f"?{cmd_id} syntax error\n\n")
@@ -235,9 +241,13 @@ class GtpEngine:
         assert self._input is not None
         return self._input.get()
 
-    def run(self, stream: IO[str] | IO[bytes] | None = None) -> None:
-        """Serve GTP on ``stream`` (default stdin) until ``quit`` or end of input."""
-        stream = stream if stream is not None else sys.stdin.buffer
+    def run(self, stream: Iterable[str] | Iterable[bytes] | None = None) -> None:
+        """Serve GTP on ``stream`` (any iterable of lines; default stdin) until ``quit`` or
+        end of input."""
+        if stream is None:
+            # Raw reads: a reader thread blocked in sys.stdin's buffered reader would abort
+            # the interpreter at exit after ``quit``.
+            stream = _fd_lines(sys.stdin.fileno())
         self._input = queue.Queue()
 
         def reader() -> None:
@@ -643,7 +653,7 @@ class GtpEngine:
         interval = DEFAULT_INTERVAL
         if args and args[0].lower() in COLORS:
             color = COLORS[args.pop(0).lower()]
-        if args and args[0].lstrip("-").isdigit():
+        if args and _is_digits(args[0].removeprefix("-")):
             interval = _int(args.pop(0)) / 100.0
         req = AnalyzeRequest(color, interval)
         while args:
@@ -778,6 +788,24 @@ class GtpEngine:
 
     def cmd_kata_genmove_analyze(self, args: list[str]) -> None:
         self._stream("kata", args, genmove=True)
+
+
+def _fd_lines(fd: int) -> Iterator[bytes]:
+    """Lines read from a file descriptor with unbuffered ``os.read``."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line + b"\n"
+    if buf:
+        yield buf
 
 
 def free_handicap_points(size: int, n: int) -> list[int]:
