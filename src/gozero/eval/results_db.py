@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS games (
     white INTEGER NOT NULL REFERENCES players(id),
     size INTEGER NOT NULL,
     komi REAL NOT NULL,
-    status TEXT NOT NULL,           -- scored | resign | illegal | move_cap | crash | timeout | malformed | refused | missing
+    status TEXT NOT NULL,           -- scored resign illegal move_cap crash timeout malformed refused missing
     winner TEXT,                    -- 'B', 'W', '0' (jigo) or NULL (no result)
     result TEXT NOT NULL,           -- SGF RE: B+3.5, W+R, B+F, 0, Void
     score REAL,                     -- black - white - komi, gozero area scoring
@@ -136,8 +136,9 @@ class ResultsDB:
                  moves: int, seed: int | None, sgf: str, seconds: float) -> None:
         b, w = self.player_id(black), self.player_id(white)
         self.conn.execute(
-            "INSERT OR REPLACE INTO games(match_id, game_index, black, white, size, komi, status, winner, result, score,"
-            " check_score, cause, moves, seed, sgf, seconds, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO games(match_id, game_index, black, white, size, komi, status, winner, result,"
+            " score, check_score, cause, moves, seed, sgf, seconds, finished)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (match_id, game_index, b, w, size, komi, status, winner, result, score, check_score, cause, moves, seed,
              sgf, seconds, time.time()))
 
