@@ -91,12 +91,12 @@ function drawBoard() {
   const g = ui.game, svg = $("board");
   svg.innerHTML = "";
   if (!g) return;
-  const n = g.size, W = n + 1;
+  const n = g.size, PAD = 1.0, W = n - 1 + 2 * PAD;
   svg.setAttribute("viewBox", `0 0 ${W} ${W}`);
   boardDefs(svg);
   el("rect", {x: 0, y: 0, width: W, height: W, rx: .12, fill: "url(#wood)"}, svg);
   el("rect", {x: 0, y: 0, width: W, height: W, rx: .12, fill: "url(#grain)"}, svg);
-  const X = (c) => c + 1, Y = (r) => r + 1;
+  const X = (c) => c + PAD, Y = (r) => r + PAD;
   const grid = el("g", {stroke: "#4a3418", "stroke-width": .03, "stroke-linecap": "square"}, svg);
   for (let i = 0; i < n; i++) {
     el("line", {x1: X(0), y1: Y(i), x2: X(n - 1), y2: Y(i)}, grid);
@@ -106,7 +106,7 @@ function drawBoard() {
     "stroke-width": .05}, svg);
   for (const [r, c] of starPoints(n)) el("circle", {cx: X(c), cy: Y(r), r: .09, fill: "#4a3418"}, svg);
   for (let i = 0; i < n; i++) {
-    for (const [x, y, t] of [[X(i), .45, COLS[i]], [X(i), W - .45, COLS[i]], [.45, Y(i), n - i], [W - .45, Y(i), n - i]]) {
+    for (const [x, y, t] of [[X(i), .27, COLS[i]], [X(i), W - .27, COLS[i]], [.27, Y(i), n - i], [W - .27, Y(i), n - i]]) {
       const txt = el("text", {x, y, class: "coord"}, svg);
       txt.textContent = t;
     }
@@ -496,7 +496,9 @@ async function start() {
     goTo(Math.round(((ev.clientX - box.left) / box.width) * Math.max(ui.game.ply, 1)));
   });
   document.addEventListener("keydown", (ev) => {
-    if (!ui.game || ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT") return;
+    const t = ev.target;
+    const typing = t.tagName === "SELECT" || t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type !== "checkbox");
+    if (!ui.game || typing) return;
     const keys = {ArrowLeft: ui.view - 1, ArrowRight: ui.view + 1, Home: 0, End: ui.game.ply};
     if (ev.key in keys) { ev.preventDefault(); goTo(keys[ev.key]); }
   });
