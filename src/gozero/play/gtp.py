@@ -641,7 +641,7 @@ class GtpEngine:
         return "\n" + "\n".join([
             "plist/Dead stones/final_status_list dead",
             "plist/Alive stones/final_status_list alive",
-            "plist/All legal moves/all_legal %m",
+            "plist/All legal moves/all_legal %c",
             "string/Final score/final_score",
             "string/Show board/showboard",
         ])
@@ -739,8 +739,11 @@ class GtpEngine:
                 self._write(line + "\n")
             last[0] = analysis
 
-        seconds = self._limits(req.color) if genmove else None
-        visits = self._base_visits if genmove else None
+        seconds = visits = None
+        if genmove:  # a genmove's limits: the player's own, capped by the clock
+            budget = self._limits(req.color)
+            seconds = getattr(self.player, "seconds", budget)
+            visits = getattr(self.player, "visits", None)
 
         def search() -> None:
             try:
