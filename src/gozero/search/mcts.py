@@ -295,6 +295,8 @@ class BatchedSearch:
                 max_n = T.completed_q(self.prior, self.legal, self.nsa, self.wsa, self.value, b, 0, self.A, scratch)
                 sig = (cfg.gumbel_c_visit + max_n) * cfg.gumbel_c_scale
                 lg = legal[b]
+                if not lg.any():
+                    continue  # not searched (inactive slot)
                 logits = np.where(lg, np.log(self.root_raw_prior[b] + 1e-12) + sig * scratch, -np.inf)
                 z = np.exp(logits - logits.max())
                 target[b] = (z / z.sum()).astype(np.float32)

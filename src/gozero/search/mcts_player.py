@@ -1,0 +1,162 @@
+"""The network + search player behind `gozero gtp --model`, the web page and matches.
+
+It runs a one-game `BatchedSearch` (PUCT with virtual loss, so each network call still
+evaluates several leaves), keeps the tree between moves when the game continues along it,
+resigns when the search is sure it has lost, and reports analyses (candidate moves with
+visits, win rates, priors, principal variations, ownership) for GTP and the web page.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gozero.net.inference import NetEvaluator, load_checkpoint_model
+from gozero.rules import Game
+
+from .mcts import BatchedSearch, SearchConfig, root_inputs
+from .player import RESIGN, Analysis, MoveInfo
+
+DEFAULT_VISITS = 200
+
+
+class MCTSPlayer:
+    """Plays with a network and tree search. ``visits`` or ``seconds`` bound each move."""
+
+    def __init__(self, evaluator: NetEvaluator, visits: int | None = None, seconds: float | None = None,
+                 temperature: float = 0.0, seed: int | None = None, resign_threshold: float = -0.95,
+                 config: SearchConfig | None = None, name: str = "gozero"):
+        self.ev = evaluator
+        self.visits = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
+        self.seconds = seconds
+        self.temperature = temperature
+        self.resign_threshold = resign_threshold
+        self.name = name
+        self.config = config or SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8,
+                                             fpu_reduction=0.25)
+        self.rng = np.random.default_rng(seed)
+        self._search: BatchedSearch | None = None
+        self._key: tuple | None = None  # (size, komi, suicide, moves) the tree's root stands for
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, visits: int | None = None, seconds: float | None = None,
+                        temperature: float = 0.0, seed: int | None = None, device: str = "auto") -> MCTSPlayer:
+        model, meta = load_checkpoint_model(path, device="cpu")
+        ev = NetEvaluator(model, device=device, random_symmetry=True, seed=seed)
+        step = meta.get("step")
+        name = f"gozero-{Path(path).stem}" + (f"-step{step}" if step is not None else "")
+        return cls(ev, visits=visits, seconds=seconds, temperature=temperature, seed=seed, name=name)
+
+    # -- search plumbing ------------------------------------------------------------------
+    def _ensure_search(self, game: Game) -> BatchedSearch:
+        s = self._search
+        if s is None or s.size != game.size or s.komi != float(game.rules.komi) \
+                or s.allow_suicide != game.rules.suicide:
+            s = BatchedSearch(self.ev, game.size, 1, self.config, komi=game.rules.komi,
+                              allow_suicide=game.rules.suicide, max_nodes=self._max_nodes(),
+                              seed=int(self.rng.integers(2**31)))
+            self._search = s
+            self._key = None
+        return s
+
+    def _max_nodes(self) -> int:
+        budget = self.visits or 2000
+        return max(4 * budget + 64, 1024)
+
+    def _prepare(self, game: Game) -> BatchedSearch:
+        s = self._ensure_search(game)
+        if self.visits and s.M < self.visits + 64:
+            self._search = None
+            s = self._ensure_search(game)
+        key_now = (game.size, tuple(game.setup), tuple(game.moves))
+        prev, last = root_inputs(game)
+        reused = False
+        if self._key is not None and len(key_now[2]) > len(self._key[2]) and key_now[:2] == self._key[:2] \
+                and key_now[2][: len(self._key[2])] == self._key[2]:
+            # walk the tree along the moves played since the last search
+            reused = True
+            for _, mv in key_now[2][len(self._key[2]):]:
+                if not s.advance(0, mv, game.legal_mask(), prev, last):
+                    reused = False
+                    break
+            if reused and not np.array_equal(s.ints[0, 0], game.position.ints):
+                reused = False
+        elif self._key == key_now and s.state[0, 0] == 1:
+            reused = True
+        if not reused:
+            s.set_root(0, game.position.ints, game.position.bits, game.legal_mask(), prev, last)
+        self._key = key_now
+        return s
+
+    def _search_root(self, game: Game, visits: int | None, seconds: float | None,
+                     on_update: Callable[[Analysis], None] | None, interval: float,
+                     stop: threading.Event | None) -> BatchedSearch:
+        s = self._prepare(game)
+        start = time.monotonic()
+        last_report = start
+        chunk = max(1, self.config.leaves_per_game)
+        target = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
+        done = int(s.nsa[0, 0].sum())
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            now = time.monotonic()
+            if target is not None and done >= target:
+                break
+            if seconds is not None and now - start >= seconds:
+                break
+            if target is None and seconds is None and stop is None:
+                break
+            if s.count[0] >= s.M - chunk - 1:
+                break
+            step = chunk if target is None else min(chunk * 4, max(1, target - done))
+            s.run(simulations=step)
+            done = int(s.nsa[0, 0].sum())
+            if on_update is not None and time.monotonic() - last_report >= interval:
+                last_report = time.monotonic()
+                on_update(self._analysis(s, game))
+        return s
+
+    def _analysis(self, s: BatchedSearch, game: Game) -> Analysis:
+        r = s.root_result(0.0)
+        visits = r.visits[0]
+        order = np.argsort(-visits, kind="stable")
+        moves = []
+        for a in order:
+            if visits[a] <= 0:
+                break
+            moves.append(MoveInfo(move=int(a), visits=int(visits[a]), winrate=float((r.q[0, a] + 1) / 2),
+                                  prior=float(r.raw_prior[0, a]), score_lead=float(r.score[0]),
+                                  pv=s.principal_variation(0, int(a))))
+        return Analysis(moves=moves, policy=r.raw_prior[0].copy(), winrate=float((r.root_q[0] + 1) / 2),
+                        score_lead=float(r.score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
+
+    # -- the Player interface -------------------------------------------------------------
+    def analyze(self, game: Game, visits: int | None = None, seconds: float | None = None,
+                on_update: Callable[[Analysis], None] | None = None, interval: float = 1.0,
+                stop: threading.Event | None = None) -> Analysis:
+        """Search the position; with neither ``visits`` nor ``seconds``, until ``stop``."""
+        with self._lock:
+            if visits is None and seconds is None and stop is None:
+                visits = self.visits or DEFAULT_VISITS
+            s = self._search_root(game, visits, seconds, on_update, interval, stop)
+            return self._analysis(s, game)
+
+    def genmove(self, game: Game) -> int:
+        with self._lock:
+            s = self._search_root(game, self.visits, self.seconds, None, 1.0, None)
+            r = s.root_result(self.temperature)
+            v = r.visits[0]
+            if v.sum() <= 0:
+                return int(r.action[0])
+            best = int(np.argmax(v))
+            if r.root_q[0] < self.resign_threshold and r.q[0, best] < self.resign_threshold and len(game.moves) > 10:
+                return RESIGN
+            action = int(r.action[0]) if self.temperature > 0 else best
+            # never pass while the opponent's last move was not a pass and passing loses
+            return action

@@ -1,0 +1,255 @@
+"""Self-play: B games in lockstep, one batched search per move, finished games to shards.
+
+Each move step searches every game's position at once (`BatchedSearch`), records the
+positions that got a full search as training examples (playout cap randomization: a
+fraction ``full_fraction`` of moves get ``full_simulations`` and become policy targets, the
+rest get ``cheap_simulations`` and only move the game on), plays the chosen moves and, when
+a game ends, labels its examples with the outcome, the final ownership and score, hands
+them to the `ShardWriter`, and starts a new game in the freed slot.
+
+Resignation: a game ends when the side to move's search value stays under
+``resign_threshold``; a fraction ``no_resign_fraction`` of games never resign, and their
+outcomes measure the false-resignation rate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gozero.net.features import NUM_GLOBALS, NUM_PLANES, encode_game
+from gozero.net.inference import NetEvaluator
+from gozero.rules import BLACK, Game, Rules
+from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
+
+from .shards import ShardWriter
+
+
+@dataclass
+class SelfPlayConfig:
+    """Self-play settings (see presets/*.toml for documented values)."""
+
+    parallel_games: int = 64
+    full_simulations: int = 32
+    cheap_simulations: int = 8
+    full_fraction: float = 0.25
+    temperature: float = 1.0  # PUCT move choice in the opening
+    temperature_moves: int = 12
+    max_moves_factor: float = 3.0  # game cap: factor x board area
+    resign_threshold: float = -0.9
+    resign_consecutive: int = 3
+    no_resign_fraction: float = 0.2
+    sgf_every: int = 50  # keep every k-th game as SGF (0: none)
+
+
+@dataclass
+class SelfPlayStats:
+    games: int = 0
+    positions: int = 0
+    moves: int = 0
+    black_wins: int = 0
+    resigned: int = 0
+    capped: int = 0
+    no_resign_games: int = 0
+    would_resign: int = 0
+    false_resign: int = 0
+    seconds: float = 0.0
+    net_evals: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "lengths"}
+        d["mean_length"] = float(np.mean(self.lengths)) if self.lengths else 0.0
+        d["false_resign_rate"] = self.false_resign / self.would_resign if self.would_resign else 0.0
+        return d
+
+
+class _Slot:
+    def __init__(self, game: Game, no_resign: bool):
+        self.game = game
+        self.no_resign = no_resign
+        self.planes: list[np.ndarray] = []
+        self.globals: list[np.ndarray] = []
+        self.policy: list[np.ndarray] = []
+        self.to_move: list[int] = []
+        self.low_streak = 0
+        self.would_resign_color = 0
+        self.resigned_color = 0
+
+
+class SelfPlay:
+    """Plays games with one evaluator, writing finished games through ``writer``."""
+
+    def __init__(self, evaluator: NetEvaluator, size: int, rules: Rules, search: SearchConfig,
+                 config: SelfPlayConfig, writer: ShardWriter | None, sgf_dir: Path | None = None,
+                 seed: int | None = None):
+        self.ev = evaluator
+        self.size = size
+        self.rules = rules
+        self.cfg = config
+        self.search_cfg = search
+        self.writer = writer
+        self.sgf_dir = Path(sgf_dir) if sgf_dir else None
+        self.rng = np.random.default_rng(seed)
+        self.B = config.parallel_games
+        sims = max(config.full_simulations, config.cheap_simulations)
+        cfg = SearchConfig(**{**search.__dict__, "simulations": sims})
+        self.search = BatchedSearch(evaluator, size, self.B, cfg, komi=rules.komi, allow_suicide=rules.suicide,
+                                    seed=int(self.rng.integers(2**31)))
+        self.nn = size * size
+        self.max_moves = int(config.max_moves_factor * self.nn)
+        self.slots: list[_Slot | None] = [self._new_slot() for _ in range(self.B)]
+        self.stats = SelfPlayStats()
+        self._fresh = np.ones(self.B, np.bool_)
+        self._last_action = np.full(self.B, -1, np.int64)
+
+    def _new_slot(self) -> _Slot:
+        return _Slot(Game(self.size, self.rules), bool(self.rng.random() < self.cfg.no_resign_fraction))
+
+    # -- one move for every game ----------------------------------------------------------
+    def step(self, stop_new_games: bool = False) -> list[dict]:
+        """Advance every live game by one move; returns summaries of games that ended."""
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        live = [b for b, s in enumerate(self.slots) if s is not None]
+        if not live:
+            return []
+        full = bool(self.rng.random() < cfg.full_fraction)
+        sims = cfg.full_simulations if full else cfg.cheap_simulations
+        for b in live:
+            g = self.slots[b].game
+            prev, last = root_inputs(g)
+            legal = g.legal_mask()
+            if self._fresh[b] or not self.search.advance(b, int(self._last_action[b]), legal, prev, last):
+                p = g.position
+                self.search.set_root(b, p.ints, p.bits, legal, prev, last)
+            self._fresh[b] = False
+        noise = np.zeros(self.B, np.bool_)
+        temps = np.zeros(self.B, np.float32)
+        for b in live:
+            noise[b] = full or self.search_cfg.algorithm == "gumbel"
+            if len(self.slots[b].game.moves) < cfg.temperature_moves:
+                temps[b] = cfg.temperature
+        evals0 = self.ev.evaluations
+        res = self.search.run(games=np.asarray(live), simulations=sims, noise=noise, temperature=temps)
+        self.stats.net_evals += self.ev.evaluations - evals0
+        finished = []
+        for b in live:
+            slot = self.slots[b]
+            g = slot.game
+            if full:
+                planes, glob = encode_game(g)
+                slot.planes.append(np.packbits(planes, axis=1))
+                slot.globals.append(glob)
+                slot.policy.append(res.policy_target[b].astype(np.float16))
+                slot.to_move.append(g.to_move)
+            # resignation
+            v = float(res.root_q[b])
+            slot.low_streak = slot.low_streak + 1 if v < cfg.resign_threshold else 0
+            if slot.low_streak >= cfg.resign_consecutive and len(g.moves) > self.nn // 4:
+                if slot.no_resign:
+                    if not slot.would_resign_color:
+                        slot.would_resign_color = g.to_move
+                else:
+                    slot.resigned_color = g.to_move
+                    finished.append(self._finish(b))
+                    continue
+            action = int(res.action[b])
+            g.play(action)
+            self._last_action[b] = action
+            self.stats.moves += 1
+            if g.is_over or len(g.moves) >= self.max_moves:
+                finished.append(self._finish(b))
+        for b in range(self.B):
+            if self.slots[b] is None and not stop_new_games:
+                self.slots[b] = self._new_slot()
+                self._fresh[b] = True
+        self.stats.seconds += time.perf_counter() - t0
+        return finished
+
+    def _finish(self, b: int) -> dict:
+        slot = self.slots[b]
+        g = slot.game
+        score, owner = g.position.score(self.rules.komi)
+        capped = not g.is_over and not slot.resigned_color
+        if slot.resigned_color:
+            winner = 3 - slot.resigned_color
+        else:
+            winner = BLACK if score > 0 else (3 - BLACK if score < 0 else 0)
+        n = len(slot.planes)
+        st = self.stats
+        st.games += 1
+        st.positions += n
+        st.lengths.append(len(g.moves))
+        st.black_wins += winner == BLACK
+        st.resigned += bool(slot.resigned_color)
+        st.capped += capped
+        if slot.no_resign:
+            st.no_resign_games += 1
+            if slot.would_resign_color:
+                st.would_resign += 1
+                st.false_resign += winner == slot.would_resign_color
+        if n and self.writer is not None:
+            to_move = np.asarray(slot.to_move)
+            value = np.zeros((n, 3), np.float32)
+            if winner == 0:
+                value[:, 1] = 1
+            else:
+                value[to_move == winner, 0] = 1
+                value[to_move != winner, 2] = 1
+            sign = np.where(to_move == BLACK, 1.0, -1.0).astype(np.float32)
+            own = np.where(owner == BLACK, 1, np.where(owner == 0, 0, -1)).astype(np.int8)
+            settled = not slot.resigned_color and not capped
+            arrays = {
+                "planes": np.stack(slot.planes),
+                "globals": np.stack(slot.globals).astype(np.float32),
+                "policy": np.stack(slot.policy),
+                "policy_weight": np.ones(n, np.float32),
+                "value": value,
+                "ownership": (own[None, :] * sign[:, None]).astype(np.int8),
+                "score": (score * sign).astype(np.float32),
+                "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
+            }
+            self.writer.add_game(arrays, self.size)
+        if self.sgf_dir is not None and self.cfg.sgf_every and st.games % self.cfg.sgf_every == 1:
+            self._save_sgf(g, winner, slot, score)
+        self.slots[b] = None
+        return {"moves": len(g.moves), "winner": winner, "score": score, "resigned": bool(slot.resigned_color)}
+
+    def _save_sgf(self, g: Game, winner: int, slot: _Slot, score: float) -> None:
+        from gozero.rules.sgf import game_to_sgf
+
+        if slot.resigned_color:
+            result = ("B" if winner == BLACK else "W") + "+R"
+        else:
+            result = g.result_string()
+        self.sgf_dir.mkdir(parents=True, exist_ok=True)
+        path = self.sgf_dir / f"game_{self.stats.games:07d}_{int(time.time())}.sgf"
+        path.write_text(game_to_sgf(g, black="gozero-selfplay", white="gozero-selfplay", result=result))
+
+    def play_games(self, n_games: int, max_seconds: float | None = None) -> SelfPlayStats:
+        """Play until ``n_games`` more games have finished (or the time is up)."""
+        target = self.stats.games + n_games
+        start = time.monotonic()
+        while self.stats.games < target:
+            self.step()
+            if max_seconds is not None and time.monotonic() - start > max_seconds:
+                break
+        return self.stats
+
+
+def empty_batch(n: int, nn: int) -> dict[str, np.ndarray]:
+    """Arrays with the shard layout and ``n`` rows (for tests and tools)."""
+    return {
+        "planes": np.zeros((n, NUM_PLANES, (nn + 7) // 8), np.uint8),
+        "globals": np.zeros((n, NUM_GLOBALS), np.float32),
+        "policy": np.zeros((n, nn + 1), np.float16),
+        "policy_weight": np.ones(n, np.float32),
+        "value": np.zeros((n, 3), np.float32),
+        "ownership": np.zeros((n, nn), np.int8),
+        "score": np.zeros(n, np.float32),
+        "aux_weight": np.ones(n, np.float32),
+    }

@@ -1,0 +1,121 @@
+"""Training examples on disk: every finished game at once, then sealed into shards.
+
+A finished self-play game is written immediately and atomically as one small file under
+``pending/`` so that a run killed at any moment loses no finished game. When the pending
+games hold ``shard_positions`` positions or more they are sealed into one compressed shard
+``shards/shard_NNNNNN.npz`` (temp file, then rename) and the pending files are removed;
+leftover pending files of a killed run are sealed on the next start.
+
+Arrays of a shard (N positions, C planes, NN points):
+
+- ``planes`` uint8 (N, C, ceil(NN/8)) bit-packed input planes; ``globals`` float32 (N, G)
+- ``policy`` float16 (N, NN+1) search policy target; ``policy_weight`` float32 (N,)
+  (1 for a full search, 0 for a cheap one: playout cap randomization)
+- ``value`` float32 (N, 3) win/draw/loss target of the side to move
+- ``ownership`` int8 (N, NN) final owner from the side to move's view (+1/-1/0);
+  ``score`` float32 (N,) final lead of the side to move; ``aux_weight`` float32 (N,)
+  (0 for resigned or capped games, whose final position is not settled)
+- ``size`` int (board size), ``games`` int (games in the shard)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight")
+_SHARD_RE = re.compile(r"shard_(\d{6})\.npz$")
+
+
+def atomic_savez(path: Path, **arrays) -> None:
+    """``np.savez_compressed`` to a temp file in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def shard_paths(run_dir: Path) -> list[Path]:
+    """Sealed shards of a run, oldest first."""
+    d = Path(run_dir) / "shards"
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if _SHARD_RE.search(p.name))
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+class ShardWriter:
+    """Writes finished games (pending files) and seals them into shards."""
+
+    def __init__(self, run_dir: Path, shard_positions: int = 4096):
+        self.run_dir = Path(run_dir)
+        self.pending_dir = self.run_dir / "pending"
+        self.shard_dir = self.run_dir / "shards"
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        self.shard_positions = shard_positions
+        for tmp in list(self.pending_dir.glob(".*.tmp")) + list(self.shard_dir.glob(".*.tmp")):
+            tmp.unlink(missing_ok=True)  # half-written files of a killed run
+        self._drop_sealed_pending()
+        self._pending = sorted(self.pending_dir.glob("game_*.npz"))
+        self._pending_positions = sum(self._positions(p) for p in self._pending)
+
+    def _drop_sealed_pending(self) -> None:
+        """A kill between sealing a shard and deleting its pending files leaves games that
+        are already in the shard: the shard lists its sources, so delete those."""
+        existing = shard_paths(self.run_dir)
+        if not existing:
+            return
+        with np.load(existing[-1]) as z:
+            sources = set(z["sources"].tolist()) if "sources" in z.files else set()
+        for name in sources:
+            (self.pending_dir / name).unlink(missing_ok=True)
+
+    @staticmethod
+    def _positions(path: Path) -> int:
+        with np.load(path) as z:
+            return int(z["policy_weight"].shape[0])
+
+    def next_index(self) -> int:
+        existing = shard_paths(self.run_dir)
+        if not existing:
+            return 0
+        return int(_SHARD_RE.search(existing[-1].name).group(1)) + 1
+
+    def add_game(self, arrays: dict[str, np.ndarray], size: int) -> None:
+        path = self.pending_dir / f"game_{uuid.uuid4().hex}.npz"
+        atomic_savez(path, size=np.int32(size), games=np.int32(1), **arrays)
+        self._pending.append(path)
+        self._pending_positions += int(arrays["policy_weight"].shape[0])
+        if self._pending_positions >= self.shard_positions:
+            self.seal()
+
+    def seal(self) -> Path | None:
+        """Seal all pending games into a new shard; returns its path (None if none pending)."""
+        if not self._pending:
+            return None
+        parts = [load_arrays(p) for p in self._pending]
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+        path = self.shard_dir / f"shard_{self.next_index():06d}.npz"
+        atomic_savez(path, size=parts[0]["size"], games=np.int32(sum(int(p["games"]) for p in parts)),
+                     sources=np.array([p.name for p in self._pending]), **merged)
+        for p in self._pending:
+            p.unlink(missing_ok=True)
+        self._pending = []
+        self._pending_positions = 0
+        return path
+
+    @property
+    def pending_positions(self) -> int:
+        return self._pending_positions

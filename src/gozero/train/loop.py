@@ -1,0 +1,243 @@
+"""The AlphaZero generation loop behind `gozero train`: self-play, train, checkpoint, repeat.
+
+A run directory holds everything of one run::
+
+    RUN/config.toml            the full configuration (preset + overrides)
+    RUN/checkpoints/latest.pt  model, optimizer, step, RNG states, counters (atomic)
+    RUN/checkpoints/step_XXXXXXXX.pt  model snapshots for evaluation and play
+    RUN/shards/ RUN/pending/   self-play examples (see selfplay/shards.py)
+    RUN/sgf/                   a sample of self-play games
+    RUN/metrics.jsonl          one line per generation; RUN/tb/ TensorBoard logs
+
+Killed at any moment (SIGKILL included), ``gozero train --resume RUN`` restarts from the
+last checkpoint; finished self-play games are on disk already and stay in the window.
+Each generation plays ``games_per_generation`` games with the newest weights, then takes
+``sample_reuse x new positions / batch_size`` training steps on the replay window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gozero.net.inference import NetEvaluator, pick_device
+from gozero.net.model import NetConfig, build_model
+from gozero.rules import Rules
+from gozero.selfplay.selfplay import SelfPlay
+from gozero.selfplay.shards import ShardWriter
+
+from .config import RunConfig, to_toml
+from .replay import ReplayWindow
+from .trainer import Trainer
+
+
+def atomic_torch_save(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_model_file(model: torch.nn.Module, net: NetConfig, path: Path, **meta) -> None:
+    """A model-only file (what `gozero gtp --model` and the shipped model use)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({"model": state, "net": asdict(net), **meta}, path)
+
+
+class TrainingRun:
+    """One run directory: create it from a config, or resume it."""
+
+    def __init__(self, run_dir: Path, cfg: RunConfig, log: Callable[[str], None] = print):
+        self.dir = Path(run_dir)
+        self.cfg = cfg
+        self.log = log
+        self.ckpt_dir = self.dir / "checkpoints"
+        self.device = pick_device(cfg.run.device)
+        if cfg.run.torch_threads:
+            torch.set_num_threads(cfg.run.torch_threads)
+        self.model = build_model(cfg.net)
+        self.trainer = Trainer(self.model, cfg.train, self.device, total_steps=cfg.run.max_steps,
+                               seed=cfg.run.seed)
+        self.generation = 0
+        self.games = 0
+        self.positions = 0
+        self.seconds = 0.0
+        self.selfplay_seconds = 0.0
+        self.train_seconds = 0.0
+        self._tb = None
+
+    # -- creation and resumption -----------------------------------------------------------
+    @classmethod
+    def create(cls, run_dir: Path, cfg: RunConfig, log: Callable[[str], None] = print) -> TrainingRun:
+        run_dir = Path(run_dir)
+        if (run_dir / "checkpoints" / "latest.pt").exists():
+            raise FileExistsError(f"{run_dir} already holds a run; use --resume {run_dir}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.toml").write_text(to_toml(cfg))
+        run = cls(run_dir, cfg, log)
+        torch.manual_seed(cfg.run.seed)
+        random.seed(cfg.run.seed)
+        np.random.seed(cfg.run.seed)
+        run.model = build_model(cfg.net)
+        run.trainer = Trainer(run.model, cfg.train, run.device, total_steps=cfg.run.max_steps, seed=cfg.run.seed)
+        run.save_checkpoint()
+        return run
+
+    @classmethod
+    def resume(cls, run_dir: Path, log: Callable[[str], None] = print,
+               overrides: list[str] | None = None) -> TrainingRun:
+        from .config import load_config
+
+        run_dir = Path(run_dir)
+        latest = run_dir / "checkpoints" / "latest.pt"
+        if not latest.exists():
+            raise FileNotFoundError(f"{run_dir} has no checkpoint to resume (no checkpoints/latest.pt)")
+        cfg = load_config(file=run_dir / "config.toml", overrides=overrides)
+        if overrides:
+            (run_dir / "config.toml").write_text(to_toml(cfg))
+        run = cls(run_dir, cfg, log)
+        data = torch.load(latest, map_location="cpu", weights_only=False)
+        run.model.load_state_dict(data["model"])
+        run.model.to(run.device)
+        run.trainer.opt.load_state_dict(data["optimizer"])
+        run.trainer.step = data["step"]
+        run.generation = data["generation"]
+        run.games = data["games"]
+        run.positions = data["positions"]
+        run.seconds = data.get("seconds", 0.0)
+        run.selfplay_seconds = data.get("selfplay_seconds", 0.0)
+        run.train_seconds = data.get("train_seconds", 0.0)
+        rng = data.get("rng", {})
+        if rng:
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            run.trainer.rng.bit_generator.state = rng["trainer"]
+        log(f"resumed {run_dir} at generation {run.generation}, step {run.trainer.step}, {run.games} games")
+        return run
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "net": asdict(self.cfg.net),
+            "optimizer": self.trainer.opt.state_dict(),
+            "step": self.trainer.step,
+            "generation": self.generation,
+            "games": self.games,
+            "positions": self.positions,
+            "seconds": self.seconds,
+            "selfplay_seconds": self.selfplay_seconds,
+            "train_seconds": self.train_seconds,
+            "config": self.cfg.to_dict(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                    "trainer": self.trainer.rng.bit_generator.state},
+        }
+        snap = self.ckpt_dir / f"step_{self.trainer.step:08d}.pt"
+        save_model_file(self.model, self.cfg.net, snap, step=self.trainer.step, generation=self.generation,
+                        games=self.games, positions=self.positions, hours=self.seconds / 3600)
+        atomic_torch_save(state, self.ckpt_dir / "latest.pt")
+        keep = self.cfg.run.keep_checkpoints
+        if keep:
+            snaps = sorted(self.ckpt_dir.glob("step_*.pt"))
+            for old in snaps[:-keep]:
+                old.unlink(missing_ok=True)
+        return snap
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _tensorboard(self):
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.dir / "tb"))
+            except ImportError:  # tensorboard not installed: metrics.jsonl only
+                self._tb = False
+        return self._tb or None
+
+    def _log_metrics(self, row: dict) -> None:
+        with open(self.dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        tb = self._tensorboard()
+        if tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k not in ("generation", "step"):
+                    tb.add_scalar(k, v, row["step"])
+            tb.flush()
+
+    def run(self, on_generation: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> None:
+        cfg = self.cfg
+        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+        writer = ShardWriter(self.dir, cfg.run.shard_positions)
+        play_model = build_model(cfg.net)
+        play_model.load_state_dict(self.model.state_dict())
+        ev = NetEvaluator(play_model, device=self.device, precision=cfg.run.precision, compile=cfg.run.compile,
+                          seed=cfg.run.seed + self.generation)
+        sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer, sgf_dir=self.dir / "sgf",
+                      seed=cfg.run.seed * 7919 + self.generation)
+        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
+                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        start_seconds = self.seconds
+        t_start = time.monotonic()
+        while True:
+            if cfg.run.max_generations and self.generation >= cfg.run.max_generations:
+                break
+            if cfg.run.max_hours and self.seconds >= cfg.run.max_hours * 3600:
+                break
+            if cfg.run.max_steps and self.trainer.step >= cfg.run.max_steps:
+                break
+            if should_stop is not None and should_stop():
+                break
+            t0 = time.monotonic()
+            games0, pos0 = sp.stats.games, sp.stats.positions
+            evals0 = sp.stats.net_evals
+            sp.play_games(cfg.run.games_per_generation)
+            new_games = sp.stats.games - games0
+            new_pos = sp.stats.positions - pos0
+            t1 = time.monotonic()
+            self.games += new_games
+            self.positions += new_pos
+            n_window = window.refresh()
+            steps = int(np.clip(round(cfg.train.sample_reuse * new_pos / cfg.train.batch_size),
+                                cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
+            losses: dict[str, float] = {}
+            for _ in range(steps if n_window else 0):
+                stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
+                for k, v in stats.items():
+                    losses[k] = losses.get(k, 0.0) + v / steps
+            t2 = time.monotonic()
+            self.generation += 1
+            self.selfplay_seconds += t1 - t0
+            self.train_seconds += t2 - t1
+            self.seconds = start_seconds + (time.monotonic() - t_start)
+            play_model.load_state_dict(self.model.state_dict())
+            self.save_checkpoint()
+            st = sp.stats.as_dict()
+            row = {
+                "generation": self.generation, "step": self.trainer.step, "games": self.games,
+                "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                "selfplay_games_per_s": new_games / max(t1 - t0, 1e-9),
+                "selfplay_positions_per_s": new_pos / max(t1 - t0, 1e-9),
+                "net_evals_per_s": (sp.stats.net_evals - evals0) / max(t1 - t0, 1e-9),
+                "train_steps": steps, "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
+                "mean_game_length": st["mean_length"], "black_win_rate": st["black_wins"] / max(st["games"], 1),
+                "resigned": st["resigned"], "false_resign_rate": st["false_resign_rate"],
+                **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
+                "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
+            }
+            sp.stats.lengths = sp.stats.lengths[-1000:]
+            self._log_metrics(row)
+            if on_generation is not None:
+                on_generation(row)

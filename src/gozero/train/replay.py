@@ -1,0 +1,99 @@
+"""The replay window: the most recent self-play positions, sampled uniformly for training.
+
+The window grows with the run as KataGo's does: with ``T`` positions generated so far it
+holds ``min(T, window_min * (1 + beta * ((T / window_min) ** alpha - 1) / alpha))`` of the
+newest positions (capped at ``window_max``), so early data leaves the window quickly while
+the network changes fast, and later data stays longer. Sealed shards and pending games
+(not yet sealed) are both read, newest first. Loaded files are cached in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gozero.net.features import NUM_PLANES
+from gozero.selfplay.shards import FIELDS, load_arrays, shard_paths
+
+
+def window_size(total: int, window_min: int, window_max: int, alpha: float = 0.75, beta: float = 0.4) -> int:
+    if total <= window_min:
+        return total
+    grown = window_min * (1 + beta * ((total / window_min) ** alpha - 1) / alpha)
+    return int(min(grown, window_max, total))
+
+
+class ReplayWindow:
+    """Samples batches from the newest positions of one or more data folders."""
+
+    def __init__(self, run_dir: Path, size: int, window_min: int, window_max: int, alpha: float = 0.75,
+                 beta: float = 0.4, seed: int | None = None):
+        self.run_dir = Path(run_dir)
+        self.size = size
+        self.nn = size * size
+        self.window_min, self.window_max, self.alpha, self.beta = window_min, window_max, alpha, beta
+        self.rng = np.random.default_rng(seed)
+        self._cache: dict[Path, dict[str, np.ndarray]] = {}
+        self._counts: dict[Path, int] = {}
+        self.arrays: dict[str, np.ndarray] | None = None
+        self.total_positions = 0
+
+    def _files(self) -> list[Path]:
+        pending = sorted((self.run_dir / "pending").glob("game_*.npz"), key=lambda p: p.stat().st_mtime)
+        return shard_paths(self.run_dir) + pending
+
+    def _count(self, path: Path) -> int:
+        if path not in self._counts:
+            with np.load(path) as z:
+                self._counts[path] = int(z["policy_weight"].shape[0])
+        return self._counts[path]
+
+    def refresh(self) -> int:
+        """Re-scan the data on disk; returns the number of positions in the window."""
+        files = []
+        for p in self._files():
+            try:
+                self._count(p)
+                files.append(p)
+            except (OSError, ValueError, KeyError):
+                continue  # a pending file sealed and removed meanwhile
+        live = set(files)
+        self._counts = {p: n for p, n in self._counts.items() if p in live}
+        self.total_positions = int(sum(self._counts[p] for p in files))
+        want = window_size(self.total_positions, self.window_min, self.window_max, self.alpha, self.beta)
+        chosen: list[Path] = []
+        have = 0
+        for p in reversed(files):
+            if have >= want:
+                break
+            chosen.append(p)
+            have += self._counts[p]
+        keep = set(chosen)
+        self._cache = {p: a for p, a in self._cache.items() if p in keep}
+        parts = []
+        for p in reversed(chosen):
+            if p not in self._cache:
+                try:
+                    self._cache[p] = load_arrays(p)
+                except (OSError, ValueError, KeyError):
+                    continue
+            parts.append(self._cache[p])
+        if not parts:
+            self.arrays = None
+            return 0
+        self.arrays = {k: np.concatenate([a[k] for a in parts]) for k in FIELDS}
+        return int(self.arrays["policy_weight"].shape[0])
+
+    def __len__(self) -> int:
+        return 0 if self.arrays is None else int(self.arrays["policy_weight"].shape[0])
+
+    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+        """A uniformly sampled batch with planes unpacked to (B, C, N, N) uint8."""
+        if not len(self):
+            raise RuntimeError("the replay window is empty: no self-play data yet")
+        idx = self.rng.integers(0, len(self), size=batch_size)
+        out = {k: v[idx] for k, v in self.arrays.items()}
+        planes = np.unpackbits(out["planes"], axis=2, count=self.nn)
+        out["planes"] = planes.reshape(batch_size, NUM_PLANES, self.size, self.size)
+        return out
