@@ -194,5 +194,32 @@ def test_random_playout_kernel_keeps_a_consistent_position(size: int, seed: int)
             assert K.is_eyelike(pos.ints, geo.nbr, geo.diag, int(p), color)
 
 
+@PROPERTY
+@given(size=SIZES, seed=st.integers(0, 2**31), length=st.floats(0.0, 1.0))
+def test_playout_move_draws_a_legal_non_eye_move(size: int, seed: int, length: float) -> None:
+    """The fast playout move generator picks from exactly the moves that ``legal_mask``
+    (simple ko, no suicide) allows and ``is_eyelike`` does not skip."""
+    game = Game(size, Rules(ko="simple"))
+    pos, geo = game.position, game.position.geo
+    K.seed(seed)
+    K.random_playout(pos.ints, pos.bits, geo.nbr, geo.diag, geo.zob, int(length * 3 * geo.nn))
+    mask = game.legal_mask()
+    allowed = {int(p) for p in np.flatnonzero(mask[:-1])
+               if not K.is_eyelike(pos.ints, geo.nbr, geo.diag, int(p), pos.to_move)}
+    empty = np.flatnonzero(pos.stones == EMPTY).astype(np.int32)
+    seen = set()
+    for _ in range(3 * len(allowed) + 5):
+        scratch = empty.copy()
+        move, i = K.playout_move(pos.ints, pos.bits, geo.nbr, geo.diag, scratch, len(scratch))
+        assert sorted(scratch) == sorted(empty)
+        if not allowed:
+            assert (move, i) == (geo.nn, -1)
+            break
+        assert move in allowed and scratch[i] == move
+        seen.add(int(move))
+    if len(allowed) == 1:
+        assert seen == allowed
+
+
 def test_black_moves_first() -> None:
     assert Game(9).to_move == BLACK

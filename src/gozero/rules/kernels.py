@@ -67,6 +67,32 @@ def liberty_count(bits, head, w):
     return n
 
 
+@njit(cache=True, inline="always")
+def _no_liberty(bits, head, w):
+    """The group headed at ``head`` has no liberty (all bitset words zero)."""
+    base = head * w
+    for k in range(w):
+        if bits[base + k] != 0:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _liberties_upto2(bits, head, w):
+    """Liberty count of the group headed at ``head``, capped at 2 (no popcount)."""
+    base = head * w
+    n = 0
+    for k in range(w):
+        x = bits[base + k]
+        if x != 0:
+            if x & (x - np.uint64(1)) != 0:
+                return 2
+            n += 1
+            if n == 2:
+                return 2
+    return n
+
+
 @njit(cache=True)
 def _first_liberty(bits, head, w):
     base = head * w
@@ -213,7 +239,7 @@ def play(ints, bits, nbr, zob, move):
             break
         if ints[m] == other:
             hm = ints[nn + m]
-            if liberty_count(bits, hm, w) == 0:
+            if _no_liberty(bits, hm, w):
                 last_captured = m
                 captured += _remove_group(ints, bits, nbr, zob, hm, w)
     if captured > 0:
@@ -222,7 +248,7 @@ def play(ints, bits, nbr, zob, move):
         else:
             ints[sc + S_CAPS_W] += captured
     ints[sc + S_KO] = -1
-    if liberty_count(bits, head, w) == 0:
+    if _no_liberty(bits, head, w):
         # suicide (only reached when the rules allow it)
         lost = _remove_group(ints, bits, nbr, zob, head, w)
         if color == BLACK:
@@ -230,7 +256,7 @@ def play(ints, bits, nbr, zob, move):
         else:
             ints[sc + S_CAPS_B] += lost
         return -lost
-    if captured == 1 and ints[3 * nn + head] == 1 and liberty_count(bits, head, w) == 1:
+    if captured == 1 and ints[3 * nn + head] == 1 and _liberties_upto2(bits, head, w) == 1:
         ints[sc + S_KO] = last_captured
     return captured
 
@@ -259,11 +285,11 @@ def hash_after(ints, bits, nbr, zob, p, color):
         if c == EMPTY:
             has_lib = True
         elif c == color:
-            if liberty_count(bits, ints[nn + m], w) > 1:
+            if _liberties_upto2(bits, ints[nn + m], w) > 1:
                 has_lib = True
         else:
             hm = ints[nn + m]
-            if liberty_count(bits, hm, w) == 1:
+            if _liberties_upto2(bits, hm, w) == 1:
                 if hm != seen0 and hm != seen1 and hm != seen2:
                     h ^= bits[gh + hm]
                     captures = True
@@ -470,18 +496,93 @@ def random_move(ints, bits, nbr, diag, zob, ko_rule, allow_suicide, hist_hash, h
 
 
 @njit(cache=True)
+def playout_move(ints, bits, nbr, diag, empty, n_empty):
+    """A uniformly random legal move (simple ko, no suicide) that does not fill the mover's
+    own single-point eye, drawn from the empty points ``empty[:n_empty]``; NN (pass) when
+    there is none. Returns ``(move, index of the move in empty)`` (index -1 for pass).
+
+    The fast path of random playouts: same answer as ``random_move`` with ``KO_SIMPLE`` and
+    no suicide, but without hashing, and the caller keeps ``empty`` up to date between
+    moves. Rejected points are swapped to the back of ``empty[:n_empty]`` (the set of
+    points it holds does not change).
+    """
+    nn = nbr.shape[0]
+    w = (nn + 63) // 64
+    color = ints[4 * nn + S_TO_MOVE]
+    ko = ints[4 * nn + S_KO]
+    n = n_empty
+    while n > 0:
+        i = np.random.randint(n)
+        p = empty[i]
+        ok = False
+        own = 0
+        n_nbr = 0
+        for k in range(4):
+            m = nbr[p, k]
+            if m < 0:
+                break
+            n_nbr += 1
+            c = ints[m]
+            if c == EMPTY:
+                ok = True  # an empty neighbour: not an eye, not suicide, not the ko point
+                break
+            if c == color:
+                own += 1
+        if not ok:
+            if own == n_nbr:
+                # surrounded by own stones (never the ko point): a real eye is skipped, a
+                # false one is legal unless every neighbouring group is in atari
+                if not is_eyelike(ints, nbr, diag, p, color):
+                    for k in range(n_nbr):
+                        if _liberties_upto2(bits, ints[nn + nbr[p, k]], w) > 1:
+                            ok = True
+                            break
+            elif p != ko:
+                # legal when it joins a group with another liberty or captures a group
+                for k in range(n_nbr):
+                    m = nbr[p, k]
+                    lib2 = _liberties_upto2(bits, ints[nn + m], w)
+                    if (lib2 > 1) if ints[m] == color else (lib2 == 1):
+                        ok = True
+                        break
+        if ok:
+            return p, i
+        n -= 1
+        empty[i] = empty[n]
+        empty[n] = p
+    return nn, -1
+
+
+@njit(cache=True)
+def empty_points(ints, nn, out):
+    """Write the empty points into ``out``; return how many there are."""
+    n = 0
+    for p in range(nn):
+        if ints[p] == EMPTY:
+            out[n] = p
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def random_playout(ints, bits, nbr, diag, zob, max_moves):
     """Play random non-eye-filling legal moves (simple ko, no suicide) until two passes or
     ``max_moves``; return the number of moves played."""
     nn = nbr.shape[0]
-    cand = np.empty(nn, np.int32)
-    hist_hash = np.empty(1, np.uint64)
-    hist_turn = np.empty(1, np.int8)
+    sc = 4 * nn
+    empty = np.empty(nn, np.int32)
+    n_empty = empty_points(ints, nn, empty)
     played = 0
-    while played < max_moves and ints[4 * nn + S_PASSES] < 2:
-        mv = random_move(ints, bits, nbr, diag, zob, KO_SIMPLE, False, hist_hash, hist_turn, 0, cand)
-        play(ints, bits, nbr, zob, mv)
+    while played < max_moves and ints[sc + S_PASSES] < 2:
+        mv, i = playout_move(ints, bits, nbr, diag, empty, n_empty)
+        captured = play(ints, bits, nbr, zob, mv)
         played += 1
+        if mv < nn:
+            if captured > 0:  # rare: rescan rather than track the removed stones
+                n_empty = empty_points(ints, nn, empty)
+            else:
+                n_empty -= 1
+                empty[i] = empty[n_empty]
     return played
 
 
