@@ -52,6 +52,7 @@ class FakeAnalysisPlayer:
         self.visits: int | None = 16
         self.seconds: float | None = None
         self.seen_seconds: list[float | None] = []
+        self.analysed_turns: list[int] = []
 
     def build(self, game: Game, step: int) -> Analysis:
         nn = game.position.geo.nn
@@ -70,6 +71,7 @@ class FakeAnalysisPlayer:
     def analyze(self, game: Game, visits: int | None = None, seconds: float | None = None, on_update=None,
                 interval: float = 1.0, stop: threading.Event | None = None) -> Analysis:
         self.seen_seconds.append(seconds)
+        self.analysed_turns.append(game.to_move)
         step = 0
         if on_update is not None:
             for step in range(self.updates):  # noqa: B007
@@ -344,6 +346,7 @@ def test_random_genmove_always_legal_until_game_ends() -> None:
         color = WHITE if color == BLACK else BLACK
         n += 1
     assert passes == 2
+    assert f"RE[{mirror.result_string()}]" in ok(e, "printsgf")
     assert stones(e, "black") == {to_gtp(int(p), 9) for p in np.flatnonzero(mirror.position.stones == BLACK)}
     assert ok(e, "final_score") == mirror.result_string()
 
@@ -710,6 +713,16 @@ def test_kata_analyze_with_ownership_and_blank_line_stop() -> None:
     for line in body.strip("\n").split("\n"):
         parsed = check_kata_line(line, ownership=True)
         assert 1 <= len(parsed) <= 3
+
+
+def test_analysis_of_the_side_not_to_move() -> None:
+    player = FakeAnalysisPlayer(updates=1)
+    e = make_engine(player)
+    ok(e, "play b E5")  # white to move
+    e.handle("lz-analyze b 0")
+    e.handle("kata-analyze 0")
+    assert player.analysed_turns == [BLACK, WHITE]
+    assert e.game.to_move == WHITE and len(e.game.moves) == 1  # the game itself is untouched
 
 
 def test_analysis_argument_errors() -> None:

@@ -162,6 +162,7 @@ class GtpEngine:
         self.player_sizes = set(player_sizes) if player_sizes is not None else None
         self.engine_colors: set[int] = set()
         self.quit = False
+        self._cmd_id = ""
         self._base_seconds = getattr(player, "seconds", None)
         self._base_visits = getattr(player, "visits", None)
         self._write_lock = threading.Lock()
@@ -577,7 +578,8 @@ class GtpEngine:
     def cmd_printsgf(self, args: list[str]) -> str:
         _nargs(args, 0, 1)
         names = {c: (f"{self.name} {self.version}" if c in self.engine_colors else None) for c in (BLACK, WHITE)}
-        text = game_to_sgf(self.game, black=names[BLACK], white=names[WHITE])
+        result = self.game.result_string(self._dead_mask()) if self.game.is_over else None
+        text = game_to_sgf(self.game, black=names[BLACK], white=names[WHITE], result=result)
         if args:
             try:
                 Path(args[0]).write_text(text, encoding="utf-8")
