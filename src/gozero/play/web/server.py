@@ -323,7 +323,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
         if can_analyze(player):
             try:
                 analysis = player.analyze(game.copy(), visits=min(sess.strength.visits or 64, 200))
-            except Exception:  # noqa: BLE001 - scoring must not fail because the analysis did
+            except Exception:  # scoring must not fail because the analysis did
                 analysis = None
             if analysis is not None and analysis.ownership is not None:
                 own = np.asarray(analysis.ownership, float) * (1 if game.to_move == K.BLACK else -1)
@@ -428,7 +428,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             color = sess.game.to_move
             try:
                 move = int(player.genmove(sess.game.copy()))
-            except Exception as exc:  # noqa: BLE001 - report the bot's failure, keep the game
+            except Exception as exc:  # report the bot's failure, keep the game
                 raise HTTPException(503, f"the bot failed to move: {exc}") from exc
             if move == RESIGN:
                 rec.result = f"{COLOR_NAME[rec.human]}+R"
@@ -515,7 +515,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             visits = body.visits or sess.strength.visits or DEFAULT_ANALYSIS_VISITS
             try:
                 analysis = player.analyze(game, visits=visits)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise HTTPException(503, f"the analysis failed: {exc}") from exc
             out = analysis_json(sess, analysis, game, ply)
             store.put_eval(rec.id, EvalPoint(ply, out["winrate"], out["score_lead"], out["visits"]))
