@@ -839,6 +839,13 @@ def test_subprocess_session() -> None:
     assert by_id["15"][2] == "B+74.5"  # 81 points - 6.5
 
 
+def test_random_engine_does_not_import_torch() -> None:
+    code = ("import sys; from gozero.play.gtp import GtpEngine; from gozero.play.players import build_player; "
+            "GtpEngine(build_player('random'), size=9); print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
 def test_subprocess_bad_options_fail_cleanly(tmp_path: Path) -> None:
     out, errtext, rc = gtp_session([], "--model", str(tmp_path / "nope.pt"))
     assert rc != 0 and out == "" and "nope.pt" in errtext

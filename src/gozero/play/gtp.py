@@ -42,6 +42,7 @@ COLORS = {"b": BLACK, "black": BLACK, "w": WHITE, "white": WHITE}
 DASHED_PREFIXES = ("kgs_", "lz_", "kata_", "gogui_")
 DEAD_THRESHOLD = -0.25  # mean ownership (from the stones' colour) below this: dead
 DEFAULT_INTERVAL = 1.0  # seconds between analysis lines when the command gives none
+ANALYSIS_SECONDS = 3600.0  # time limit passed to the player for lz-analyze / kata-analyze
 
 
 class GtpError(Exception):
@@ -741,7 +742,10 @@ class GtpEngine:
                 self._write(line + "\n")
             last[0] = analysis
 
-        seconds = visits = None
+        # lz-/kata-analyze on a live input: search until the next line (an hour at most);
+        # without one (``handle`` in-process) the player's own limits apply.
+        seconds = ANALYSIS_SECONDS if self._input is not None else None
+        visits = None
         if genmove:  # a genmove's limits: the player's own, capped by the clock
             budget = self._limits(req.color)
             seconds = getattr(self.player, "seconds", budget)
