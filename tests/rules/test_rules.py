@@ -164,6 +164,7 @@ def test_positional_superko_forbids_the_immediate_retake_after_passes() -> None:
     game = setup_game(KO, rules=Rules(komi=0.0, ko="positional"))
     play(game, "C3", "pass", "pass")
     assert not game.is_legal(from_gtp("B3", 5))
+    assert not game.legal_mask()[from_gtp("B3", 5)]
 
 
 def ko_frame(game: Game, r: int, c: int, inside: int) -> tuple[int, int]:
@@ -196,6 +197,7 @@ def test_triple_ko_cycle_is_forbidden_by_superko(ko: str) -> None:
     for move in cycle[:-1]:
         assert game.play(move) == 1
     assert not game.is_legal(cycle[-1])
+    assert not game.legal_mask()[cycle[-1]]
     with pytest.raises(IllegalMove):
         game.play(cycle[-1])
 

@@ -324,6 +324,35 @@ def hash_after(ints, bits, nbr, zob, p, color):
 
 
 @njit(cache=True)
+def _legal_on_board(ints, bits, nbr, zob, move, ko_rule, allow_suicide):
+    """Legality of a point (0 .. NN-1) before the superko test: ``(status, hash)`` where
+    status 0 is illegal, 1 legal, 2 legal unless the board after it (``hash``) repeats."""
+    nn = nbr.shape[0]
+    if ints[move] != EMPTY:
+        return 0, np.uint64(0)
+    sc = 4 * nn
+    color = ints[sc + S_TO_MOVE]
+    # the ko ban binds the side that lost the stone: all neighbours of the ko point are the
+    # capturer's stones, so the capturer itself (playing out of turn) may fill the point
+    if move == ints[sc + S_KO] and ints[nbr[move, 0]] != color:
+        return 0, np.uint64(0)
+    if ko_rule == KO_SIMPLE:
+        # an empty neighbour means no suicide
+        for k in range(4):
+            m = nbr[move, k]
+            if m < 0:
+                break
+            if ints[m] == EMPTY:
+                return 1, np.uint64(0)
+    h, suicide = hash_after(ints, bits, nbr, zob, move, color)
+    if suicide and not allow_suicide:
+        return 0, h
+    if ko_rule == KO_SIMPLE:
+        return 1, h
+    return 2, h
+
+
+@njit(cache=True)
 def is_legal(ints, bits, nbr, zob, move, ko_rule, allow_suicide, hist_hash, hist_turn, hist_len):
     """Whether ``move`` is legal for the colour to move. Pass is always legal."""
     nn = nbr.shape[0]
@@ -331,31 +360,10 @@ def is_legal(ints, bits, nbr, zob, move, ko_rule, allow_suicide, hist_hash, hist
         return True
     if move < 0 or move > nn:
         return False
-    if ints[move] != EMPTY:
-        return False
-    sc = 4 * nn
-    color = ints[sc + S_TO_MOVE]
-    # the ko ban binds the side that lost the stone: all neighbours of the ko point are the
-    # capturer's stones, so the capturer itself (playing out of turn) may fill the point
-    if move == ints[sc + S_KO] and ints[nbr[move, 0]] != color:
-        return False
-    # fast path: an empty neighbour means no suicide and, under simple ko, legal
-    has_empty = False
-    for k in range(4):
-        m = nbr[move, k]
-        if m < 0:
-            break
-        if ints[m] == EMPTY:
-            has_empty = True
-            break
-    if has_empty and ko_rule == KO_SIMPLE:
-        return True
-    h, suicide = hash_after(ints, bits, nbr, zob, move, color)
-    if suicide and not allow_suicide:
-        return False
-    if ko_rule == KO_SIMPLE:
-        return True
-    nxt = 3 - color
+    status, h = _legal_on_board(ints, bits, nbr, zob, move, ko_rule, allow_suicide)
+    if status != 2:
+        return status == 1
+    nxt = 3 - ints[4 * nn + S_TO_MOVE]
     for i in range(hist_len):
         if hist_hash[i] == h:
             if ko_rule == KO_POSITIONAL or hist_turn[i] == nxt:
@@ -365,11 +373,42 @@ def is_legal(ints, bits, nbr, zob, move, ko_rule, allow_suicide, hist_hash, hist
 
 @njit(cache=True)
 def legal_mask(ints, bits, nbr, zob, ko_rule, allow_suicide, hist_hash, hist_turn, hist_len, out):
-    """Fill ``out`` (bool, NN+1) with the legal moves of the colour to move; pass included."""
+    """Fill ``out`` (bool, NN+1) with the legal moves of the colour to move; pass included.
+
+    Under superko the history goes into an open-addressing hash table first, so that the
+    mask costs O(NN + history) rather than O(NN x history)."""
     nn = nbr.shape[0]
-    for p in range(nn):
-        out[p] = is_legal(ints, bits, nbr, zob, p, ko_rule, allow_suicide, hist_hash, hist_turn, hist_len)
     out[nn] = True
+    if ko_rule == KO_SIMPLE:
+        for p in range(nn):
+            status, _ = _legal_on_board(ints, bits, nbr, zob, p, ko_rule, allow_suicide)
+            out[p] = status == 1
+        return
+    size = 32
+    while size < 2 * hist_len:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slots = np.full(size, -1, np.int32)
+    for i in range(hist_len):
+        j = np.int64(hist_hash[i] & mask)
+        while slots[j] >= 0:
+            j = (j + 1) & (size - 1)
+        slots[j] = i
+    nxt = 3 - ints[4 * nn + S_TO_MOVE]
+    for p in range(nn):
+        status, h = _legal_on_board(ints, bits, nbr, zob, p, ko_rule, allow_suicide)
+        if status != 2:
+            out[p] = status == 1
+            continue
+        legal = True
+        j = np.int64(h & mask)
+        while slots[j] >= 0:
+            i = slots[j]
+            if hist_hash[i] == h and (ko_rule == KO_POSITIONAL or hist_turn[i] == nxt):
+                legal = False
+                break
+            j = (j + 1) & (size - 1)
+        out[p] = legal
 
 
 @njit(cache=True)
