@@ -64,7 +64,8 @@ def register(app: typer.Typer) -> None:
         with ResultsDB(db) as rdb:
             try:
                 res = run_match(engine_a, engine_b, games, settings, rdb, sgf_dir or db.parent / "sgf",
-                                parallel=parallel, on_game=lambda o: console.print(_game_line(o), highlight=False, soft_wrap=True))
+                                parallel=parallel,
+                                on_game=lambda o: console.print(_game_line(o), highlight=False, soft_wrap=True))
             except (SpecError, SettingsError) as exc:
                 console.print(f"[red]gozero match: {exc}[/]")
                 raise typer.Exit(2) from None

@@ -38,7 +38,7 @@ class Evaluator:
                  gating: bool = False, visits: int = 64, size: int = 9, komi: float = 7.5, parallel: int = 1,
                  anchor: str = "random", anchor_elo: float = 0.0, gate_threshold: float = 0.55,
                  gate_games: int | None = None, move_timeout: float = 120.0,
-                 engine_template: str = "gozero:{checkpoint}@{visits}"):
+                 engine_template: str = "gozero:{checkpoint}@{visits}", settings: MatchSettings | None = None):
         self.run_dir = Path(run_dir)
         self.dir = self.run_dir / "eval"
         self.panel = [parse_spec(p).spec for p in panel]
@@ -47,7 +47,7 @@ class Evaluator:
         if not 0.5 <= gate_threshold <= 1.0:
             raise ValueError("gate_threshold must be within 0.5..1")
         self.games, self.gating, self.visits = games, gating, visits
-        self.settings = MatchSettings(size=size, komi=komi, move_timeout=move_timeout)
+        self.settings = settings or MatchSettings(size=size, komi=komi, move_timeout=move_timeout)
         self.parallel, self.anchor, self.anchor_elo = parallel, anchor, anchor_elo
         self.gate_threshold, self.gate_games = gate_threshold, gate_games or games
         self.engine_template = engine_template
@@ -139,6 +139,8 @@ class Evaluator:
                 "--template", self.engine_template, "--panel", *self.panel]
         if self.gating:
             argv.append("--gating")
+        if self.settings.scoring != "gnugo-dead" or not self.settings.check_score:
+            argv.append("--no-gnugo")
         logf = open(log or self.dir / "evaluator.log", "a")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT)
@@ -161,9 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--gate-threshold", type=float, default=0.55)
     ap.add_argument("--template", default="gozero:{checkpoint}@{visits}")
     ap.add_argument("--gating", action="store_true")
+    ap.add_argument("--no-gnugo", action="store_true", help="Tromp-Taylor scoring without GNU Go's cross-check")
     a = ap.parse_args(argv)
+    settings = MatchSettings(size=a.size, komi=a.komi, move_timeout=120.0,
+                             scoring="tromp-taylor" if a.no_gnugo else "gnugo-dead", check_score=not a.no_gnugo)
     ev = Evaluator(a.run_dir, a.panel, a.games, a.gating, a.visits, a.size, a.komi, a.parallel, a.anchor,
-                   a.anchor_elo, a.gate_threshold, engine_template=a.template)
+                   a.anchor_elo, a.gate_threshold, engine_template=a.template, settings=settings)
     print(json.dumps(ev.evaluate(a.checkpoint)), flush=True)
     return 0
 

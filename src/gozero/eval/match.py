@@ -311,7 +311,7 @@ def preflight(specs: list[EngineSpec], settings: MatchSettings) -> dict[str, tup
             spec.check_available()
             eng = spec.start(seed=1, move_timeout=settings.move_timeout)
         except EngineError as exc:
-            raise SettingsError(f"{spec.spec}: {exc}") from None
+            raise SettingsError(str(exc) if spec.spec in str(exc) else f"{spec.spec}: {exc}") from None
         try:
             eng.new_game(settings.size, settings.komi)
             names[spec.spec] = (eng.name, eng.version)

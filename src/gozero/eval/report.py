@@ -44,6 +44,14 @@ class RunInfo:
         return pts[-1][1] if step == pts[-1][0] else None
 
 
+def short_name(spec: str) -> str:
+    """A display name: gozero checkpoints by file name (``gozero:step_00001000.pt@64``), gtp: commands cut short."""
+    m = GOZERO_SPEC_RE.match(spec)
+    if m:
+        return f"gozero:{Path(m.group(1)).name}@{m.group(2)}"
+    return spec if len(spec) <= 40 else spec[:37] + "..."
+
+
 def step_of(path: str | Path) -> int | None:
     m = STEP_RE.search(str(path))
     return int(m.group(1)) if m else None
@@ -143,14 +151,16 @@ def build_report(db: ResultsDB, out_dir: str | Path, size: int = 9, anchor: str 
         engine = " ".join(x for x in (meta.get("name", ""), meta.get("version", "")) if x)
         interval = "anchor" if r.player == anchor else f"{r.low:.0f} .. {r.high:.0f}"
         pct = 100 * r.score / r.games if r.games else 0
-        lines.append(f"| {k} | `{r.player}` | {r.elo:.0f} | {interval} | {r.games} | {pct:.0f}% | {engine} |")
+        lines.append(f"| {k} | `{short_name(r.player)}` | {r.elo:.0f} | {interval} | {r.games} | {pct:.0f}% | "
+                     f"{engine} |")
     lines += ["", "![ratings](ratings.png)", "", "## Pairs", "",
               "Score of A against B (draws count half) with its 95% Wilson interval, and the fit's prediction.", "",
               "| A | B | games | A's score | 95% Wilson | predicted |", "|---|---|---:|---:|---|---:|"]
     for (a, b), cell in sorted(pairwise(db, size).items()):
         lo, hi = wilson_interval(cell["a_points"], cell["games"])
         rate = cell["a_points"] / cell["games"]
-        lines.append(f"| `{a}` | `{b}` | {cell['games']} | {100 * rate:.0f}% | {100 * lo:.0f}% .. {100 * hi:.0f}% | "
+        lines.append(f"| `{short_name(a)}` | `{short_name(b)}` | {cell['games']} | {100 * rate:.0f}% | "
+                     f"{100 * lo:.0f}% .. {100 * hi:.0f}% | "
                      f"{100 * fit.expected(a, b):.0f}% |")
     fails = failures(db, size)
     if fails:
@@ -180,6 +190,9 @@ def build_report(db: ResultsDB, out_dir: str | Path, size: int = 9, anchor: str 
             lines += ["", "![Elo along training](training_elo.png)"]
         else:
             lines.append("No checkpoint of this run has been rated yet.")
+    long = [p for p in fit.players if short_name(p) != p]
+    if long:
+        lines += ["", "Players named in short above: " + "; ".join(f"`{short_name(p)}` = `{p}`" for p in long) + "."]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -196,7 +209,7 @@ def _plot_ratings(fit: RatingFit, path: Path, anchor: str) -> None:
     y = range(len(rs))
     ax.errorbar([r.elo for r in rs], list(y), xerr=[[r.elo - r.low for r in rs], [r.high - r.elo for r in rs]],
                 fmt="o", capsize=3)
-    ax.set_yticks(list(y), [r.player for r in rs])
+    ax.set_yticks(list(y), [short_name(r.player) for r in rs])
     ax.set_xlabel(f"Elo (anchor {anchor} = {fit.anchor_elo:g}), 95% intervals")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

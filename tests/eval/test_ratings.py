@@ -1,0 +1,113 @@
+"""The Bradley-Terry fit recovers known ratings from synthetic games; intervals cover the truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gozero.eval.ratings import expected_score, fit_ratings, results_from_rows, wilson_interval
+from gozero.eval.results_db import GameRow
+
+TRUE = {"random": 0.0, "gnugo:0": 350.0, "pachi:500": 600.0, "gnugo:10": 700.0, "pachi:5000": 1100.0}
+
+
+def simulate(rng: np.random.Generator, n_games: int, draw_rate: float = 0.0) -> list[tuple[str, str, float]]:
+    players = list(TRUE)
+    out = []
+    for _ in range(n_games):
+        i, j = rng.choice(len(players), size=2, replace=False)
+        a, b = players[i], players[j]
+        if rng.random() < draw_rate:
+            out.append((a, b, 0.5))
+        else:
+            out.append((a, b, float(rng.random() < expected_score(TRUE[a], TRUE[b]))))
+    return out
+
+
+def test_recovers_true_ratings_within_intervals() -> None:
+    rng = np.random.default_rng(2024)
+    fit = fit_ratings(simulate(rng, 4000), anchor="random")
+    assert fit.ratings["random"].elo == 0 and fit.ratings["random"].sd == 0
+    inside = 0
+    for p, true in TRUE.items():
+        if p == "random":
+            continue
+        r = fit.ratings[p]
+        assert abs(r.elo - true) < 3 * r.sd, (p, r.elo, r.sd)
+        assert 10 < r.sd < 60  # 4000 games: tens of Elo, not hundreds
+        inside += r.low <= true <= r.high
+    assert inside >= 3
+    order = [r.player for r in fit.ordered()]
+    assert order == sorted(TRUE, key=lambda p: -TRUE[p])
+
+
+def test_interval_coverage_is_near_95_percent() -> None:
+    rng = np.random.default_rng(7)
+    covered = total = 0
+    widths = []
+    for _ in range(40):
+        fit = fit_ratings(simulate(rng, 600), anchor="random", prior_draws=0.5)
+        for p, true in TRUE.items():
+            if p == "random":
+                continue
+            r = fit.ratings[p]
+            covered += r.low <= true <= r.high
+            total += 1
+            widths.append(r.high - r.low)
+    assert 0.85 <= covered / total <= 0.995, covered / total
+    # more games, narrower intervals
+    big = fit_ratings(simulate(rng, 6000), anchor="random")
+    assert max(big.ratings[p].high - big.ratings[p].low for p in TRUE if p != "random") < np.median(widths)
+
+
+def test_anchor_value_shifts_everyone() -> None:
+    res = simulate(np.random.default_rng(3), 800)
+    a = fit_ratings(res, anchor="random")
+    b = fit_ratings(res, anchor="gnugo:10", anchor_elo=1500)
+    assert b.ratings["gnugo:10"].elo == 1500
+    shift = 1500 - a.ratings["gnugo:10"].elo
+    for p in TRUE:
+        assert b.ratings[p].elo == pytest.approx(a.ratings[p].elo + shift, abs=1.0)
+        assert math.isclose(b.diff_sd(p, "random"), a.ratings[p].sd, rel_tol=0.05) or p == "random"
+
+
+def test_perfect_scores_stay_finite_and_ordered() -> None:
+    res = [("strong", "random", 1.0)] * 20 + [("medium", "random", 1.0)] * 5
+    fit = fit_ratings(res)
+    s, m = fit.ratings["strong"], fit.ratings["medium"]
+    assert 0 < m.elo < s.elo < 2000
+    assert math.isfinite(s.sd) and s.sd > 0
+
+
+def test_draws_count_half_and_balance() -> None:
+    fit = fit_ratings([("a", "random", 0.5)] * 30)
+    assert abs(fit.ratings["a"].elo) < 1e-6
+    even = fit_ratings([("a", "random", 1.0), ("a", "random", 0.0)] * 15)
+    assert abs(even.ratings["a"].elo) < 1e-6
+    # a draw is worth as much as a win and a loss
+    assert fit.ratings["a"].sd < fit_ratings([("a", "random", 0.5)] * 5).ratings["a"].sd
+
+
+def test_unknown_anchor_and_bad_scores() -> None:
+    with pytest.raises(ValueError, match="anchor 'random' has no games"):
+        fit_ratings([("a", "b", 1.0)])
+    with pytest.raises(ValueError, match="not in"):
+        fit_ratings([("a", "random", 2.0)])
+
+
+def test_results_from_rows_reads_winners() -> None:
+    rows = [GameRow("x", "y", "B", "scored", 9, 7.5), GameRow("x", "y", "W", "resign", 9, 7.5),
+            GameRow("x", "y", "0", "scored", 9, 7.5), GameRow("x", "y", None, "crash", 9, 7.5)]
+    assert results_from_rows(rows) == [("x", "y", 1.0), ("x", "y", 0.0), ("x", "y", 0.5)]
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_interval(5, 10)
+    assert lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
+    lo, hi = wilson_interval(10, 10)
+    assert hi == pytest.approx(1.0) and 0.6 < lo < 0.8  # 0.722 for z = 1.96
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(30, 100)[1] - wilson_interval(30, 100)[0] < wilson_interval(3, 10)[1] - wilson_interval(
+        3, 10)[0]
