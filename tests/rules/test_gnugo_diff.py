@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from gozero.rules import Game, Rules
+from gozero.rules import Game, Rules, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import from_gtp, to_gtp
 
@@ -254,6 +254,13 @@ def test_gtp_driver_reads_replies(engine: GnuGo) -> None:
     assert len(replies[4].split()) == 24
     with pytest.raises(GtpError, match="illegal move"):
         engine.call(["play white C3"])
+
+
+@pytest.mark.parametrize("size", [9, 13, 19])
+def test_fixed_handicap_points_match_gnugo(engine: GnuGo, size: int) -> None:
+    for n in range(2, 10):
+        replies = engine.call([f"boardsize {size}", "clear_board", f"fixed_handicap {n}"])
+        assert _points(replies[2], size) == set(fixed_handicap_points(size, n)), f"{n} stones on {size}x{size}"
 
 
 def test_score_parsing() -> None:
