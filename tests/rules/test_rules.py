@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gozero.rules import BLACK, EMPTY, WHITE, Game, IllegalMove, Rules, fixed_handicap_points
+from gozero.rules import BLACK, EMPTY, WHITE, Game, IllegalMove, Position, Rules, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import from_gtp, to_gtp
 
@@ -365,6 +365,10 @@ def test_bad_input_gives_clear_errors() -> None:
         game.play_gtp("E5")
     with pytest.raises(IndexError):
         Game(9).undo()
+    with pytest.raises(ValueError, match="dead"):
+        game.score(np.zeros(80, np.bool_))
+    with pytest.raises(ValueError, match="ints of length"):
+        Position(9, np.zeros(10, np.int32), np.zeros(10, np.uint64))
 
 
 def test_setup_stones_that_capture_or_have_no_liberty_are_refused() -> None:

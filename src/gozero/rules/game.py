@@ -92,6 +92,9 @@ class Position:
             self.bits = np.zeros(self.geo.bits_len, np.uint64)
             K.init_position(self.ints, self.bits, self.geo.nn)
         else:
+            if ints is None or bits is None or ints.shape != (self.geo.ints_len,) or bits.shape != (self.geo.bits_len,):
+                raise ValueError(f"a {size}x{size} position needs ints of length {self.geo.ints_len} "
+                                 f"and bits of length {self.geo.bits_len}")
             self.ints, self.bits = ints, bits
 
     @property
@@ -174,6 +177,8 @@ class Position:
         """Area score (black - white - komi) and owner map, optionally without dead stones."""
         if dead is None:
             dead = np.zeros(self.geo.nn, np.bool_)
+        elif np.shape(dead) != (self.geo.nn,):
+            raise ValueError(f"dead must be a flat array of {self.geo.nn} points, got shape {np.shape(dead)}")
         s, owner = K.area_score(self.ints, self.geo.nn, self.geo.nbr, dead.astype(np.bool_), float(komi))
         return float(s), owner
 
