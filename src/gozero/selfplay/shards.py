@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight")
-_SHARD_RE = re.compile(r"shard_(\d{6})\.npz$")
+_SHARD_RE = re.compile(r"shard_(?:([a-z0-9]+)_)?(\d{6})\.npz$")
 
 
 def atomic_savez(path: Path, **arrays) -> None:
@@ -42,12 +42,31 @@ def atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def shard_paths(run_dir: Path) -> list[Path]:
-    """Sealed shards of a run, oldest first."""
+def shard_paths(run_dir: Path, writer: str | None = None) -> list[Path]:
+    """Sealed shards of a run (of one writer, if named), oldest first."""
     d = Path(run_dir) / "shards"
     if not d.is_dir():
         return []
-    return sorted(p for p in d.iterdir() if _SHARD_RE.search(p.name))
+    out = []
+    for p in d.iterdir():
+        m = _SHARD_RE.search(p.name)
+        if m and (writer is None or (m.group(1) or "") == writer):
+            out.append((p.stat().st_mtime, p.name, p))
+    return [p for _, _, p in sorted(out)]
+
+
+def pending_paths(run_dir: Path) -> list[Path]:
+    """Finished games not sealed yet (of every writer), oldest first."""
+    d = Path(run_dir) / "pending"
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.rglob("game_*.npz"):
+        try:
+            found.append((p.stat().st_mtime, p.name, p))
+        except FileNotFoundError:
+            continue
+    return [p for _, _, p in sorted(found)]
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -58,9 +77,14 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 class ShardWriter:
     """Writes finished games (pending files) and seals them into shards."""
 
-    def __init__(self, run_dir: Path, shard_positions: int = 4096):
+    def __init__(self, run_dir: Path, shard_positions: int = 4096, name: str = ""):
+        """``name`` tells concurrent writers (self-play workers) apart: each has its own
+        pending folder and shard names."""
+        if name and not name.isalnum():
+            raise ValueError(f"writer name {name!r} must be letters and digits")
         self.run_dir = Path(run_dir)
-        self.pending_dir = self.run_dir / "pending"
+        self.name = name
+        self.pending_dir = self.run_dir / "pending" / name if name else self.run_dir / "pending"
         self.shard_dir = self.run_dir / "shards"
         self.pending_dir.mkdir(parents=True, exist_ok=True)
         self.shard_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +98,7 @@ class ShardWriter:
     def _drop_sealed_pending(self) -> None:
         """A kill between sealing a shard and deleting its pending files leaves games that
         are already in the shard: the shard lists its sources, so delete those."""
-        existing = shard_paths(self.run_dir)
+        existing = shard_paths(self.run_dir, self.name)
         if not existing:
             return
         with np.load(existing[-1]) as z:
@@ -88,10 +112,10 @@ class ShardWriter:
             return int(z["policy_weight"].shape[0])
 
     def next_index(self) -> int:
-        existing = shard_paths(self.run_dir)
+        existing = shard_paths(self.run_dir, self.name)
         if not existing:
             return 0
-        return int(_SHARD_RE.search(existing[-1].name).group(1)) + 1
+        return max(int(_SHARD_RE.search(p.name).group(2)) for p in existing) + 1
 
     def add_game(self, arrays: dict[str, np.ndarray], size: int) -> None:
         path = self.pending_dir / f"game_{uuid.uuid4().hex}.npz"
@@ -107,7 +131,8 @@ class ShardWriter:
             return None
         parts = [load_arrays(p) for p in self._pending]
         merged = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
-        path = self.shard_dir / f"shard_{self.next_index():06d}.npz"
+        prefix = f"{self.name}_" if self.name else ""
+        path = self.shard_dir / f"shard_{prefix}{self.next_index():06d}.npz"
         atomic_savez(path, size=parts[0]["size"], games=np.int32(sum(int(p["games"]) for p in parts)),
                      sources=np.array([p.name for p in self._pending]), **merged)
         for p in self._pending:

@@ -70,6 +70,8 @@ class RunOptions:
     shard_positions: int = 4096
     keep_checkpoints: int = 0  # model-only snapshots kept (0 = all)
     torch_threads: int = 0  # 0 = torch's default
+    selfplay_workers: int = 0  # 0 = alternate self-play and training in one process
+    generation_positions: int = 4096  # with workers: new positions that trigger a training round
 
 
 @dataclass

@@ -148,6 +148,8 @@ class TrainingRun:
         save_model_file(self.model, self.cfg.net, snap, step=self.trainer.step, generation=self.generation,
                         games=self.games, positions=self.positions, hours=self.seconds / 3600)
         atomic_torch_save(state, self.ckpt_dir / "latest.pt")
+        save_model_file(self.model, self.cfg.net, self.ckpt_dir / "model_latest.pt", step=self.trainer.step,
+                        generation=self.generation)
         keep = self.cfg.run.keep_checkpoints
         if keep:
             snaps = sorted(self.ckpt_dir.glob("step_*.pt"))
@@ -176,8 +178,39 @@ class TrainingRun:
                     tb.add_scalar(k, v, row["step"])
             tb.flush()
 
+    def _budget_left(self, should_stop: Callable[[], bool] | None) -> bool:
+        cfg = self.cfg
+        if cfg.run.max_generations and self.generation >= cfg.run.max_generations:
+            return False
+        if cfg.run.max_hours and self.seconds >= cfg.run.max_hours * 3600:
+            return False
+        if cfg.run.max_steps and self.trainer.step >= cfg.run.max_steps:
+            return False
+        return not (should_stop is not None and should_stop())
+
+    def _train_round(self, window: ReplayWindow, new_pos: int) -> tuple[int, dict[str, float]]:
+        cfg = self.cfg
+        steps = int(np.clip(round(cfg.train.sample_reuse * new_pos / cfg.train.batch_size),
+                            cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
+        losses: dict[str, float] = {}
+        if not len(window):
+            return 0, losses
+        for _ in range(steps):
+            stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
+            for k, v in stats.items():
+                losses[k] = losses.get(k, 0.0) + v / steps
+        return steps, losses
+
     def run(self, on_generation: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> None:
+        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
+        if self.cfg.run.selfplay_workers > 0:
+            self._run_concurrent(on_generation, should_stop)
+        else:
+            self._run_alternating(on_generation, should_stop)
+
+    def _run_alternating(self, on_generation: Callable[[dict], None] | None,
+                         should_stop: Callable[[], bool] | None) -> None:
         cfg = self.cfg
         rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
         writer = ShardWriter(self.dir, cfg.run.shard_positions)
@@ -191,15 +224,7 @@ class TrainingRun:
                               cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
         start_seconds = self.seconds
         t_start = time.monotonic()
-        while True:
-            if cfg.run.max_generations and self.generation >= cfg.run.max_generations:
-                break
-            if cfg.run.max_hours and self.seconds >= cfg.run.max_hours * 3600:
-                break
-            if cfg.run.max_steps and self.trainer.step >= cfg.run.max_steps:
-                break
-            if should_stop is not None and should_stop():
-                break
+        while self._budget_left(should_stop):
             t0 = time.monotonic()
             games0, pos0 = sp.stats.games, sp.stats.positions
             evals0 = sp.stats.net_evals
@@ -210,13 +235,7 @@ class TrainingRun:
             self.games += new_games
             self.positions += new_pos
             n_window = window.refresh()
-            steps = int(np.clip(round(cfg.train.sample_reuse * new_pos / cfg.train.batch_size),
-                                cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
-            losses: dict[str, float] = {}
-            for _ in range(steps if n_window else 0):
-                stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
-                for k, v in stats.items():
-                    losses[k] = losses.get(k, 0.0) + v / steps
+            steps, losses = self._train_round(window, new_pos)
             t2 = time.monotonic()
             self.generation += 1
             self.selfplay_seconds += t1 - t0
@@ -241,3 +260,142 @@ class TrainingRun:
             self._log_metrics(row)
             if on_generation is not None:
                 on_generation(row)
+
+    def _run_concurrent(self, on_generation: Callable[[dict], None] | None,
+                        should_stop: Callable[[], bool] | None) -> None:
+        """Self-play workers (processes) play with the newest model file while this process
+        trains whenever ``generation_positions`` new positions have arrived."""
+        import multiprocessing as mp
+
+        cfg = self.cfg
+        stop_file = self.dir / "workers" / "STOP"
+        stop_file.parent.mkdir(parents=True, exist_ok=True)
+        stop_file.unlink(missing_ok=True)
+        for old in stop_file.parent.glob("w*.json"):  # counts are per session of workers
+            old.unlink()
+        self.save_checkpoint()  # model_latest.pt for the workers
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=selfplay_worker, args=(str(self.dir), k), daemon=True)
+                 for k in range(cfg.run.selfplay_workers)]
+        for p in procs:
+            p.start()
+        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
+                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        window.refresh()
+        seen = window.total_positions
+        games_seen = self.games
+        start_seconds = self.seconds
+        t_start = time.monotonic()
+        try:
+            while self._budget_left(should_stop):
+                t0 = time.monotonic()
+                while True:
+                    n_window = window.refresh()
+                    if window.total_positions - seen >= cfg.run.generation_positions:
+                        break
+                    if not any(p.is_alive() for p in procs):
+                        raise RuntimeError("all self-play workers have died; see RUN/workers/*.log")
+                    if not self._budget_left(should_stop):
+                        return
+                    time.sleep(0.5)
+                    self.seconds = start_seconds + (time.monotonic() - t_start)
+                t1 = time.monotonic()
+                new_pos = window.total_positions - seen
+                seen = window.total_positions
+                steps, losses = self._train_round(window, new_pos)
+                t2 = time.monotonic()
+                worker_stats = read_worker_stats(self.dir)
+                self.games = games_seen + sum(w.get("games", 0) for w in worker_stats)
+                self.positions += new_pos
+                self.generation += 1
+                self.selfplay_seconds += t1 - t0
+                self.train_seconds += t2 - t1
+                self.seconds = start_seconds + (time.monotonic() - t_start)
+                self.save_checkpoint()
+                elapsed = max(time.monotonic() - t_start, 1e-9)
+                row = {
+                    "generation": self.generation, "step": self.trainer.step, "games": self.games,
+                    "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                    "selfplay_games_per_s": sum(w.get("games", 0) for w in worker_stats) / elapsed,
+                    "selfplay_positions_per_s": sum(w.get("positions", 0) for w in worker_stats) / elapsed,
+                    "net_evals_per_s": sum(w.get("net_evals", 0) for w in worker_stats) / elapsed,
+                    "train_steps": steps,
+                    "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
+                    "mean_game_length": float(np.mean([w.get("mean_length", 0) for w in worker_stats] or [0])),
+                    "workers": len(worker_stats),
+                    **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
+                    "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
+                }
+                self._log_metrics(row)
+                if on_generation is not None:
+                    on_generation(row)
+        finally:
+            stop_file.write_text("stop\n")
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+
+
+def read_worker_stats(run_dir: Path) -> list[dict]:
+    out = []
+    for path in sorted((Path(run_dir) / "workers").glob("w*.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def selfplay_worker(run_dir: str, worker: int) -> None:
+    """A self-play process: plays with RUN/checkpoints/model_latest.pt, reloading it when it
+    changes, writing games under its own name until RUN/workers/STOP appears."""
+    import sys
+
+    from .config import load_config
+
+    run = Path(run_dir)
+    name = f"w{worker:02d}"
+    log_path = run / "workers" / f"{name}.log"
+    sys.stdout = sys.stderr = open(log_path, "a", buffering=1)  # noqa: SIM115
+    cfg = load_config(file=run / "config.toml")
+    torch.set_num_threads(1)
+    device = pick_device(cfg.run.device)
+    model_path = run / "checkpoints" / "model_latest.pt"
+    data = torch.load(model_path, map_location="cpu", weights_only=False)
+    model = build_model(cfg.net)
+    model.load_state_dict(data["model"])
+    mtime = model_path.stat().st_mtime
+    seed = cfg.run.seed * 1000 + worker * 7 + int(time.time()) % 100000
+    ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile=cfg.run.compile, seed=seed)
+    rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+    writer = ShardWriter(run, cfg.run.shard_positions, name=name)
+    sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer,
+                  sgf_dir=run / "sgf" if worker == 0 else None, seed=seed)
+    stats_path = run / "workers" / f"{name}.json"
+    stop_file = run / "workers" / "STOP"
+    last_write = 0.0
+    while not stop_file.exists():
+        sp.step()
+        now = time.monotonic()
+        try:
+            m = model_path.stat().st_mtime
+        except FileNotFoundError:
+            m = mtime
+        if m != mtime:
+            try:
+                data = torch.load(model_path, map_location="cpu", weights_only=False)
+                model.load_state_dict(data["model"])
+                ev.set_model(model)
+                mtime = m
+                print(f"{name}: loaded step {data.get('step')}", flush=True)
+            except (OSError, RuntimeError, EOFError) as exc:  # mid-replace on odd filesystems
+                print(f"{name}: reload failed ({exc}); retrying", flush=True)
+        if now - last_write > 2.0:
+            st = sp.stats.as_dict()
+            out = {k: st[k] for k in ("games", "positions", "net_evals")}
+            out["mean_length"] = st["mean_length"]
+            tmp = stats_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(out))
+            os.replace(tmp, stats_path)
+            last_write = now

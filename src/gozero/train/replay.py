@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gozero.net.features import NUM_PLANES
-from gozero.selfplay.shards import FIELDS, load_arrays, shard_paths
+from gozero.selfplay.shards import FIELDS, load_arrays, pending_paths, shard_paths
 
 
 def window_size(total: int, window_min: int, window_max: int, alpha: float = 0.75, beta: float = 0.4) -> int:
@@ -40,8 +40,7 @@ class ReplayWindow:
         self.total_positions = 0
 
     def _files(self) -> list[Path]:
-        pending = sorted((self.run_dir / "pending").glob("game_*.npz"), key=lambda p: p.stat().st_mtime)
-        return shard_paths(self.run_dir) + pending
+        return shard_paths(self.run_dir) + pending_paths(self.run_dir)
 
     def _count(self, path: Path) -> int:
         if path not in self._counts:
