@@ -105,10 +105,11 @@ class Engine(Protocol):
 class GTPEngine:
     """An `Engine` over a GTP subprocess. Moves in and out are flat indices."""
 
-    def __init__(self, argv: list[str], label: str, move_timeout: float = 60.0, setup_timeout: float = 60.0):
+    def __init__(self, argv: list[str], label: str, move_timeout: float = 60.0, setup_timeout: float = 60.0,
+                 env: dict | None = None):
         self.label = label
         self.move_timeout = move_timeout
-        self.gtp = GTPProcess(argv, label=label, timeout=setup_timeout)
+        self.gtp = GTPProcess(argv, label=label, timeout=setup_timeout, env=env)
         self.size = 19
         try:
             self.name = _optional(self.gtp, "name") or label
@@ -235,7 +236,17 @@ class EngineSpec:
             from gozero.search.random_player import RandomPlayer
 
             return LocalEngine(RandomPlayer(seed), name="gozero random", version="")
-        return GTPEngine(self.command_line(seed), label=self.spec, move_timeout=move_timeout)
+        env = None
+        setup_timeout = max(60.0, move_timeout)
+        if self.kind == "katago":
+            # KataGo loads its net and compiles OpenCL kernels before it answers (about 30 s on a CPU);
+            # pocl would use every core unless told otherwise.
+            env = {**os.environ, "POCL_MAX_PTHREAD_COUNT": os.environ.get("POCL_MAX_PTHREAD_COUNT", "1")}
+            setup_timeout = max(300.0, move_timeout)
+        elif self.kind == "gozero":
+            setup_timeout = max(180.0, move_timeout)
+        return GTPEngine(self.command_line(seed), label=self.spec, move_timeout=move_timeout,
+                         setup_timeout=setup_timeout, env=env)
 
 
 def parse_spec(text: str) -> EngineSpec:
