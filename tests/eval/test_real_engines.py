@@ -64,3 +64,12 @@ def test_small_ladder_grows_the_database(need_gnugo, need_pachi, tmp_path) -> No
         assert fit is not None and fit.ratings["gnugo:0"].elo > 0
         again = run_ladder(["random", "gnugo:0", "pachi:500"], db, SETTINGS, str(tmp_path / "sgf"), max_games=2)
         assert again == 2 and len(db.games()) == 6
+
+
+def test_gozero_gtp_engine_plays_gnugo(need_gnugo, tmp_path) -> None:
+    # gozero's own GTP engine (`gozero gtp --model random`) as a subprocess, the way checkpoints are played
+    with ResultsDB(tmp_path / "r.db") as db:
+        res = run_match("gozero:random@1", "gnugo:0", 1, SETTINGS, db, tmp_path / "sgf")
+        g = res.games[0]
+        assert g["status"] == "scored" and g["winner"] == "W", g  # GNU Go (white) beats random
+        assert db.players()["gozero:random@1"]["name"] == "gozero"
