@@ -109,3 +109,23 @@ def test_parse_score() -> None:
     assert parse_score("B+3.5") == 3.5 and parse_score("W+0.5") == -0.5 and parse_score("0") == 0
     with pytest.raises(ValueError):
         parse_score("B+R")
+
+
+class _Broken:
+    name = "broken"
+
+    def genmove(self, game):
+        raise RuntimeError("bug in a player")
+
+
+class _BrokenSpec(type(parse_spec("random"))):
+    def start(self, seed=None, move_timeout=60.0):
+        from gozero.eval.engines import LocalEngine
+
+        return LocalEngine(_Broken(), name="broken")
+
+
+def test_unexpected_exception_costs_one_game_not_the_match(tmp_path) -> None:
+    broken = _BrokenSpec("broken", "random")
+    out = play_game(parse_spec("random"), broken, FAST, sgf_path=tmp_path / "g.sgf")
+    assert out.status == "error" and "bug in a player" in out.cause and len(out.moves) == 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gozero.rules import CoordError, Game, Rules, from_gtp, to_gtp
+from gozero.rules import CoordError, Game, IllegalMove, Rules, from_gtp, to_gtp
 from gozero.search.player import RESIGN
 
 from .gtp_client import EngineNotFound, GTPError, GTPProcess, MalformedResponse
@@ -172,7 +172,10 @@ class LocalEngine:
         self.game = Game(size, Rules(komi=komi))
 
     def play(self, color: int, move: int) -> None:
-        self.game.play(move, color)
+        try:
+            self.game.play(move, color)
+        except IllegalMove as exc:  # e.g. a suicide under rules this player does not allow
+            raise GTPError(f"{self.name} refused {to_gtp(move, self.game.size)}: {exc}") from None
 
     def genmove(self, color: int) -> int:
         if self.game.to_move != color:

@@ -4,7 +4,8 @@
 crash or hang costs one game, and each game gets its own seed); every way a game can end
 is a status in the results: ``scored`` (two passes, area score), ``resign``, ``illegal``
 (a forfeit), ``move_cap``, ``crash``, ``timeout``, ``malformed``, ``refused`` (an engine
-rejected a legal move), each with its cause. Scoring is gozero's area scoring of the final
+rejected a legal move), ``missing`` (could not start), ``error`` (anything else), each with
+its cause. Scoring is gozero's area scoring of the final
 position; the dead stones are those GNU Go's ``final_status_list dead`` names (unless
 ``scoring="tromp-taylor"``), and GNU Go's own ``final_score`` is recorded beside it as a
 cross-check, with any disagreement noted in the cause.
@@ -202,6 +203,8 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
                 return _fail(out, exc.kind, f"{_blame(specs[other].spec, other)} at move {len(game.moves)}: {exc}")
         _score(out, game, settings, scorer)
         return out
+    except Exception as exc:  # noqa: BLE001 - a bug or surprise costs this game, not the match
+        return _fail(out, "error", f"{type(exc).__name__}: {exc} at move {len(game.moves) + 1}")
     finally:
         for eng in engines.values():
             try:

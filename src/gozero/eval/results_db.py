@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS games (
     white INTEGER NOT NULL REFERENCES players(id),
     size INTEGER NOT NULL,
     komi REAL NOT NULL,
-    status TEXT NOT NULL,           -- scored resign illegal move_cap crash timeout malformed refused missing
+    status TEXT NOT NULL,           -- scored resign illegal move_cap crash timeout malformed refused missing error
     winner TEXT,                    -- 'B', 'W', '0' (jigo) or NULL (no result)
     result TEXT NOT NULL,           -- SGF RE: B+3.5, W+R, B+F, 0, Void
     score REAL,                     -- black - white - komi, gozero area scoring
