@@ -2,7 +2,7 @@
 
 Engines are named by spec strings (``random``, ``gnugo:10``, ``pachi:5000``,
 ``gozero:CKPT@64``, ``katago``, ``gtp:"CMD"``; see `gozero.eval.engines`). Results go to a
-SQLite database (``--db``, default ``eval/results.db``) with one SGF per game beside it, so
+SQLite database (``--db``, default ``runs/eval/results.db``) with one SGF per game beside it, so
 matches resume and the ladder grows across runs.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-DEFAULT_DB = Path("eval") / "results.db"
+DEFAULT_DB = Path("runs") / "eval" / "results.db"
 
 
 def _settings(size: int, komi: float, rules: str, max_moves: int, move_timeout: float, scoring: str):
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(db: Path = typer.Option(DEFAULT_DB, help="results database"),
-               out: Path = typer.Option(Path("eval") / "report", help="output folder (report.md + PNGs)"),
+               out: Path = typer.Option(Path("runs") / "eval" / "report", help="output folder (report.md + PNGs)"),
                size: int = typer.Option(9, help="board size to rate"),
                anchor: str = typer.Option("random", help="player held fixed"),
                anchor_elo: float = typer.Option(0.0, help="the anchor's rating"),
