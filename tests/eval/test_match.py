@@ -129,3 +129,20 @@ def test_unexpected_exception_costs_one_game_not_the_match(tmp_path) -> None:
     broken = _BrokenSpec("broken", "random")
     out = play_game(parse_spec("random"), broken, FAST, sgf_path=tmp_path / "g.sgf")
     assert out.status == "error" and "bug in a player" in out.cause and len(out.moves) == 1
+
+
+def test_interrupted_match_keeps_finished_games_and_resumes(fake_spec, tmp_path) -> None:
+    db = ResultsDB(tmp_path / "r.db")
+    seen = []
+
+    def interrupt(out) -> None:
+        seen.append(out.index)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_match(fake_spec("--tag", "x"), "random", 4, FAST, db, tmp_path / "sgf", parallel=2, on_game=interrupt)
+    kept = db.games()
+    assert len(kept) == len(seen) == 1  # the game in flight was abandoned, not recorded
+    res = run_match(fake_spec("--tag", "x"), "random", 4, FAST, db, tmp_path / "sgf", parallel=2)
+    assert res.played_now == 3 and [g["index"] for g in res.games] == [0, 1, 2, 3]
+    db.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -151,8 +152,12 @@ def _blame(spec: str, color: int) -> str:
 
 def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, index: int = 0, seed: int | None = None,
               scorer: GnuGoScorer | None = None, sgf_path: str | Path | None = None,
-              game_info: str = "") -> GameOutcome:
-    """Play one game with fresh engines; never raises for engine faults (they become the outcome)."""
+              game_info: str = "", stop: threading.Event | None = None) -> GameOutcome:
+    """Play one game with fresh engines; never raises for engine faults (they become the outcome).
+
+    Setting ``stop`` abandons the game after the current move with status ``interrupted``
+    (which `run_match` does not record, so a rerun plays that game again).
+    """
     t0 = time.monotonic()
     specs = {K.BLACK: black, K.WHITE: white}
     game = Game(settings.size, settings.game_rules())
@@ -172,6 +177,8 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
                 return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} setup: {exc}")
         nn = settings.size * settings.size
         while not game.is_over:
+            if stop is not None and stop.is_set():
+                return _fail(out, "interrupted", "the match was interrupted")
             if len(game.moves) >= settings.move_cap:
                 return _fail(out, "move_cap", f"no result after {len(game.moves)} moves (cap {settings.move_cap})")
             color = game.to_move
@@ -213,7 +220,7 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
                 pass
         out.moves = list(game.moves)
         out.seconds = time.monotonic() - t0
-        if sgf_path is not None:
+        if sgf_path is not None and out.status != "interrupted":
             _write_sgf(out, game, settings, Path(sgf_path), game_info)
 
 
@@ -356,8 +363,9 @@ def run_match(a: str | EngineSpec, b: str | EngineSpec, games: int, settings: Ma
         def one(i: int) -> GameOutcome:
             black, white = (spec_a, spec_b) if i % 2 == 0 else (spec_b, spec_a)
             return play_game(black, white, settings, index=i, seed=base_seed + 7 * i, scorer=scorer,
-                             sgf_path=sgf_dir / f"game_{i:04d}.sgf", game_info=info)
+                             sgf_path=sgf_dir / f"game_{i:04d}.sgf", game_info=info, stop=stop)
 
+        stop = threading.Event()
         pending: set[Future] = set()
         queue = list(todo)
         with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -368,10 +376,13 @@ def run_match(a: str | EngineSpec, b: str | EngineSpec, games: int, settings: Ma
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         out = fut.result()
+                        if out.status == "interrupted":
+                            continue
                         _record(db, match_id, out, settings, spec_a, spec_b)
                         if on_game is not None:
                             on_game(out)
-            except BaseException:
+            except BaseException:  # Ctrl-C or a failing callback: finished games are kept, running ones dropped
+                stop.set()
                 queue.clear()
                 for fut in pending:
                     fut.cancel()
