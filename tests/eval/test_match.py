@@ -146,3 +146,51 @@ def test_interrupted_match_keeps_finished_games_and_resumes(fake_spec, tmp_path)
     res = run_match(fake_spec("--tag", "x"), "random", 4, FAST, db, tmp_path / "sgf", parallel=2)
     assert res.played_now == 3 and [g["index"] for g in res.games] == [0, 1, 2, 3]
     db.close()
+
+
+class _StubScorer:
+    """Stands in for the GNU Go referee: fixed dead stones and score, or a failure."""
+
+    def __init__(self, dead_points=(), score=None, fail=False):
+        self.dead_points, self.check, self.fail = dead_points, score, fail
+
+    def score(self, game):
+        import numpy as np
+
+        from gozero.eval.gtp_client import EngineTimeout
+
+        if self.fail:
+            raise EngineTimeout("GNU Go scorer gave no answer")
+        dead = np.zeros(game.size * game.size, np.bool_)
+        dead[list(self.dead_points)] = True
+        return dead, self.check
+
+
+def _finished_game():
+    from gozero.rules import Game, Rules
+
+    g = Game(5, Rules(komi=0.5))
+    for m in (12, 6, 25, 25):  # black C3, white B4, two passes: 5x5 board
+        g.play(m)
+    return g
+
+
+def test_scoring_removes_referee_dead_stones_and_records_disagreement() -> None:
+    from gozero.eval.match import GameOutcome, _score
+
+    game = _finished_game()
+    tt = game.score()
+    assert tt == -0.5  # one stone each, no territory for either: white wins by komi
+    out = GameOutcome(0, "a", "b", "scored", None, "Void")
+    _score(out, game, MatchSettings(size=5, komi=0.5), _StubScorer(dead_points=[6], score=24.5))
+    assert out.score == 24.5 and out.result == "B+24.5" and "1 dead stones removed" in out.cause
+    assert "disagreement" not in out.cause
+    out = GameOutcome(0, "a", "b", "scored", None, "Void")
+    _score(out, game, MatchSettings(size=5, komi=0.5), _StubScorer(dead_points=[6], score=-3.5))
+    assert out.result == "B+24.5" and "score disagreement: gozero B+24.5, GNU Go W+3.5 (different winner)" in out.cause
+    out = GameOutcome(0, "a", "b", "scored", None, "Void")
+    _score(out, game, MatchSettings(size=5, komi=0.5, scoring="tromp-taylor"), _StubScorer(dead_points=[6], score=24.5))
+    assert out.score == tt and "disagreement" in out.cause  # no removal asked for
+    out = GameOutcome(0, "a", "b", "scored", None, "Void")
+    _score(out, game, MatchSettings(size=5, komi=0.5), _StubScorer(fail=True))
+    assert out.score == tt and out.check_score is None and "scorer failed" in out.cause
