@@ -1,10 +1,10 @@
 """Batched inference: the network as the search sees it (numpy in, numpy out).
 
-`NetEvaluator` picks the device (CUDA, MPS, CPU), the precision (bf16 autocast on CPUs and
-GPUs that have it, fp32 otherwise) and optionally ``torch.compile``; it applies a random
-board symmetry per call when asked and maps the outputs back. Outputs are float32 numpy:
-policy logits (B, NN+1), value in [-1, 1] (P(win) - P(loss), side to move), score lead
-(B,), ownership (B, NN).
+`NetEvaluator` picks the device (CUDA, MPS, CPU), the precision (bf16 autocast on GPUs and on
+CPUs with native bf16 instructions, fp32 otherwise; see `cpu_has_fast_bf16`) and optionally
+``torch.compile``; it applies a random board symmetry per call when asked and maps the
+outputs back. Outputs are float32 numpy: policy logits (B, NN+1), value in [-1, 1]
+(P(win) - P(loss), side to move), score lead (B,), ownership (B, NN).
 """
 
 from __future__ import annotations
@@ -28,6 +28,23 @@ def pick_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX) through oneDNN.
+
+    There bf16 autocast runs the 6x64 net 2-3x faster than fp32 with a policy KL of ~1e-4
+    and value differences of ~1e-3 (bench/net_bench.py); CPUs that would only emulate bf16
+    stay on fp32.
+    """
+    cpu = getattr(torch, "cpu", None)
+    native = any(bool(getattr(cpu, name, lambda: False)()) for name in
+                 ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    try:
+        onednn = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        onednn = False
+    return native and onednn
 
 
 def load_checkpoint_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GoNet, dict]:
@@ -58,7 +75,8 @@ class NetEvaluator:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         if precision == "auto":
-            precision = "bf16" if self.device.type == "cuda" else "fp32"
+            fast_bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_fast_bf16())
+            precision = "bf16" if fast_bf16 else "fp32"
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"unknown precision {precision!r}")
         self.precision = precision
