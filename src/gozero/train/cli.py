@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         from .config import load_config, to_toml
 
         console = Console(stderr=True)
+        if not console.is_terminal:
+            console = Console(stderr=True, width=160)  # logs to a file: one row per generation
         try:
             if resume is not None:
                 cfg = load_config(file=resume / "config.toml", overrides=set_)

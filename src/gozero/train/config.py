@@ -72,6 +72,13 @@ class RunOptions:
     torch_threads: int = 0  # 0 = torch's default
     selfplay_workers: int = 0  # 0 = alternate self-play and training in one process
     generation_positions: int = 4096  # with workers: new positions that trigger a training round
+    eval_every: int = 0  # hand every k-th checkpoint to a background evaluator (0: off)
+    eval_panel: list = field(default_factory=lambda: ["random", "gnugo:0", "gnugo:10"])
+    eval_games: int = 20  # games against each panel engine
+    eval_visits: int = 64  # visits per move of the evaluated checkpoint
+    gating: bool = False  # AlphaGo Zero gating: self-play keeps the best network until a new one wins
+    gating_games: int = 40  # games of the gating match (in-process arena)
+    gating_threshold: float = 0.55  # score the new network needs against the best
 
 
 @dataclass
@@ -108,7 +115,10 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
             raise ValueError(f"{where}.{key} must be true or false, not {value!r}")
         if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if current is not None and not isinstance(value, type(current)):
+        if isinstance(current, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{where}.{key} must be a list of strings, not {value!r}")
+        elif current is not None and not isinstance(value, type(current)):
             raise ValueError(f"{where}.{key} must be a {type(current).__name__}, not {value!r}")
         setattr(obj, key, value)
 
@@ -172,6 +182,8 @@ def to_toml(cfg: RunConfig) -> str:
         for key, value in values.items():
             if isinstance(value, bool):
                 text = "true" if value else "false"
+            elif isinstance(value, list):
+                text = "[" + ", ".join('"' + str(v) + '"' for v in value) + "]"
             elif isinstance(value, str):
                 text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
             else:

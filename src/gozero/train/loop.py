@@ -241,8 +241,13 @@ class TrainingRun:
             self.selfplay_seconds += t1 - t0
             self.train_seconds += t2 - t1
             self.seconds = start_seconds + (time.monotonic() - t_start)
-            play_model.load_state_dict(self.model.state_dict())
-            self.save_checkpoint()
+            snap = self.save_checkpoint()
+            gate = self._gate(play_model, rules)
+            if gate is None or gate >= cfg.run.gating_threshold:
+                play_model.load_state_dict(self.model.state_dict())
+                if cfg.run.gating:
+                    save_model_file(self.model, cfg.net, self.ckpt_dir / "model_best.pt", step=self.trainer.step)
+            self._maybe_evaluate(snap)
             st = sp.stats.as_dict()
             row = {
                 "generation": self.generation, "step": self.trainer.step, "games": self.games,
@@ -256,10 +261,49 @@ class TrainingRun:
                 **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                 "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
             }
+            if gate is not None:
+                row["gating_score"] = gate
             sp.stats.lengths = sp.stats.lengths[-1000:]
             self._log_metrics(row)
             if on_generation is not None:
                 on_generation(row)
+
+    def _gate(self, best_model: torch.nn.Module, rules: Rules) -> float | None:
+        """AlphaGo Zero gating: the new network's score against the one self-play uses now
+        (None when gating is off)."""
+        if not self.cfg.run.gating:
+            return None
+        from gozero.search.mcts import SearchConfig
+        from gozero.selfplay.arena import play_match
+
+        cand = build_model(self.cfg.net)
+        cand.load_state_dict(self.model.state_dict())
+        res = play_match(NetEvaluator(cand, device=self.device), NetEvaluator(best_model, device=self.device),
+                         self.cfg.run.gating_games, self.cfg.game.size, rules,
+                         SearchConfig(algorithm="gumbel", simulations=16), opening_moves=2,
+                         seed=self.generation)
+        self.log(f"gating: new network scored {res.win_rate:.0%} against the best "
+                 f"({res.wins}-{res.losses}-{res.draws})")
+        return res.win_rate
+
+    def _maybe_evaluate(self, snapshot: Path) -> None:
+        """Hand a checkpoint to a background evaluator process (``python -m
+        gozero.eval.evaluator``): its ratings land in RUN/eval/ and its metrics.jsonl."""
+        import subprocess
+        import sys
+
+        cfg = self.cfg.run
+        if not cfg.eval_every or self.generation % cfg.eval_every:
+            return
+        if getattr(self, "_eval_proc", None) is not None and self._eval_proc.poll() is None:
+            self.log("evaluator still busy with the previous checkpoint: skipping this one")
+            return
+        (self.dir / "eval").mkdir(exist_ok=True)
+        argv = [sys.executable, "-m", "gozero.eval.evaluator", str(self.dir), str(snapshot), "--games",
+                str(cfg.eval_games), "--visits", str(cfg.eval_visits), "--size", str(self.cfg.game.size),
+                "--komi", str(self.cfg.game.komi), "--panel", *cfg.eval_panel]
+        with open(self.dir / "eval" / "evaluator.log", "a") as log:
+            self._eval_proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
     def _run_concurrent(self, on_generation: Callable[[dict], None] | None,
                         should_stop: Callable[[], bool] | None) -> None:
@@ -311,7 +355,7 @@ class TrainingRun:
                 self.selfplay_seconds += t1 - t0
                 self.train_seconds += t2 - t1
                 self.seconds = start_seconds + (time.monotonic() - t_start)
-                self.save_checkpoint()
+                self._maybe_evaluate(self.save_checkpoint())
                 elapsed = max(time.monotonic() - t_start, 1e-9)
                 row = {
                     "generation": self.generation, "step": self.trainer.step, "games": self.games,
