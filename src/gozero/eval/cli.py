@@ -45,7 +45,9 @@ def register(app: typer.Typer) -> None:
               max_moves: int = typer.Option(0, help="move cap (0: 4 x board points)"),
               move_timeout: float = typer.Option(60.0, help="seconds an engine may take for one move"),
               scoring: str = typer.Option("gnugo-dead", help="gnugo-dead: area score after removing the stones "
-                                                             "GNU Go marks dead; tromp-taylor: no removal"),
+                                                             "GNU Go marks dead; tromp-taylor: no removal; "
+                                                             "cleanup: KGS-style cleanup play when GNU Go sees "
+                                                             "dead stones, then Tromp-Taylor"),
               parallel: int = typer.Option(1, help="games played at once (each engine is single-threaded)"),
               db: Path = typer.Option(DEFAULT_DB, help="results database"),
               sgf_dir: Path = typer.Option(None, help="where SGFs go (default: sgf/ beside the database)")) -> None:

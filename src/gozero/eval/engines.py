@@ -128,14 +128,24 @@ class GTPEngine:
         self.gtp.command(f"play {COLOR_NAMES[color]} {to_gtp(move, self.size)}")
 
     def genmove(self, color: int) -> int:
-        answer = self.gtp.command(f"genmove {COLOR_NAMES[color]}", timeout=self.move_timeout)
+        return self._move_answer("genmove", color)
+
+    def _move_answer(self, command: str, color: int) -> int:
+        answer = self.gtp.command(f"{command} {COLOR_NAMES[color]}", timeout=self.move_timeout)
         word = answer.split()[0] if answer.split() else ""
         if word.lower() == "resign":
             return RESIGN
         try:
             return from_gtp(word, self.size)
         except CoordError:
-            raise MalformedResponse(f"{self.label} answered genmove with {answer[:80]!r}, not a vertex") from None
+            raise MalformedResponse(f"{self.label} answered {command} with {answer[:80]!r}, not a vertex") from None
+
+    def genmove_cleanup(self, color: int) -> int:
+        """KGS's ``kgs-genmove_cleanup`` (capture dead stones before passing) where the engine
+        knows it, plain genmove otherwise."""
+        if not hasattr(self, "_has_cleanup"):
+            self._has_cleanup = _optional(self.gtp, "known_command kgs-genmove_cleanup").strip() == "true"
+        return self._move_answer("kgs-genmove_cleanup" if self._has_cleanup else "genmove", color)
 
     def send(self, cmd: str) -> str:
         return self.gtp.command(cmd)

@@ -39,7 +39,7 @@ from .results_db import ResultsDB
 
 COLOR_LETTER = {K.BLACK: "B", K.WHITE: "W"}
 RULESETS = {"chinese": Rules(ko="positional", suicide=False), "tromp-taylor": Rules(ko="positional", suicide=True)}
-SCORINGS = ("gnugo-dead", "tromp-taylor")
+SCORINGS = ("gnugo-dead", "tromp-taylor", "cleanup")
 
 
 class SettingsError(ValueError):
@@ -208,6 +208,10 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
                                              f"{to_gtp(move, settings.size)}: {exc}")
             except EngineError as exc:
                 return _fail(out, exc.kind, f"{_blame(specs[other].spec, other)} at move {len(game.moves)}: {exc}")
+        if settings.scoring == "cleanup" and scorer is not None:
+            failed = _cleanup_phase(game, engines, specs, settings, scorer, out)
+            if failed is not None:
+                return failed
         _score(out, game, settings, scorer)
         return out
     except Exception as exc:  # noqa: BLE001 - a bug or surprise costs this game, not the match
@@ -222,6 +226,45 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
         out.seconds = time.monotonic() - t0
         if sgf_path is not None and out.status != "interrupted":
             _write_sgf(out, game, settings, Path(sgf_path), game_info)
+
+
+def _cleanup_phase(game: Game, engines: dict, specs: dict, settings: MatchSettings, scorer: GnuGoScorer,
+                   out: GameOutcome) -> GameOutcome | None:
+    """KGS-style cleanup: when GNU Go sees dead stones after two passes, both engines play on
+    with ``kgs-genmove_cleanup`` (plain genmove where unknown) until two passes again, so that
+    the dead stones are captured and the Tromp-Taylor count settles the game."""
+    try:
+        dead, _ = scorer.score(game)
+    except (EngineError, ValueError):
+        return None
+    if not dead.any():
+        return None
+    nn = settings.size * settings.size
+    start = len(game.moves)
+    while True:
+        color = game.to_move
+        other = K.WHITE if color == K.BLACK else K.BLACK
+        if len(game.moves) - start >= 2 * nn:
+            return _fail(out, "move_cap", f"cleanup phase did not end within {2 * nn} moves")
+        try:
+            eng = engines[color]
+            move = eng.genmove_cleanup(color) if hasattr(eng, "genmove_cleanup") else eng.genmove(color)
+        except EngineError as exc:
+            return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} in cleanup: {exc}")
+        if move == RESIGN:
+            out.status, out.winner = "resign", COLOR_LETTER[other]
+            out.result = f"{out.winner}+R"
+            return out
+        if not (0 <= move <= nn) or not game.is_legal(move):
+            out.status, out.winner = "illegal", COLOR_LETTER[other]
+            out.result = f"{out.winner}+F"
+            out.cause = f"{_blame(specs[color].spec, color)} played illegal {to_gtp(move, settings.size)} in cleanup"
+            return out
+        game.play(move)
+        engines[other].play(color, move)
+        cleanup_moves = [m for _, m in game.moves[start:]]
+        if len(cleanup_moves) >= 2 and cleanup_moves[-1] == nn and cleanup_moves[-2] == nn:
+            return None
 
 
 def _fail(out: GameOutcome, status: str, cause: str) -> GameOutcome:
@@ -354,7 +397,7 @@ def run_match(a: str | EngineSpec, b: str | EngineSpec, games: int, settings: Ma
             names = preflight([spec_a] if spec_a == spec_b else [spec_a, spec_b], settings)
             for spec, (name, version) in names.items():
                 db.player_id(spec, name, version, (spec_a if spec == spec_a.spec else spec_b).settings)
-        gnugo = find_gnugo() if settings.check_score or settings.scoring == "gnugo-dead" else None
+        gnugo = find_gnugo() if settings.check_score or settings.scoring in ("gnugo-dead", "cleanup") else None
         scorer = GnuGoScorer(gnugo, timeout=max(60.0, settings.move_timeout)) if gnugo else None
         base_seed = zlib.crc32(key.encode()) & 0x3FFFFFF
         sgf_dir = Path(sgf_dir) / f"match_{match_id:04d}"
