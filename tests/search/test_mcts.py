@@ -1,0 +1,180 @@
+"""Search tests: known answers with a material-counting evaluator, the paper's formulas on
+toy trees, tree reuse keeping a consistent state, and the batched search's bookkeeping."""
+
+import numpy as np
+import pytest
+
+from gozero.net.features import NUM_PLANES
+from gozero.net.inference import NetOutput
+from gozero.rules import BLACK, Game, Rules, from_gtp
+from gozero.search.mcts import BatchedSearch, SearchConfig, considered_visits, root_inputs
+
+
+class MaterialEvaluator:
+    """Uniform policy; value = (own - opponent stones) / 10 clipped, from the side to move."""
+
+    def __init__(self):
+        self.evaluations = 0
+        self.calls = 0
+
+    def evaluate(self, planes, globals_, size=None):
+        b, c, nn = planes.shape
+        assert c == NUM_PLANES
+        own = planes[:, 0].sum(axis=1).astype(np.float32)
+        opp = planes[:, 1].sum(axis=1).astype(np.float32)
+        value = np.clip((own - opp) / 10.0, -1, 1)
+        self.evaluations += b
+        self.calls += 1
+        return NetOutput(policy=np.zeros((b, nn + 1), np.float32), value=value.astype(np.float32),
+                         score=(own - opp), ownership=np.zeros((b, nn), np.float32))
+
+
+def _game(size, moves, rules=None):
+    g = Game(size, rules or Rules(komi=0.5))
+    for m in moves:
+        g.play(from_gtp(m, size) if isinstance(m, str) else m)
+    return g
+
+
+def _search(game, algorithm, sims, leaves=1, noise=False, ev=None):
+    ev = ev or MaterialEvaluator()
+    s = BatchedSearch(ev, game.size, 1, SearchConfig(algorithm=algorithm, simulations=sims, leaves_per_game=leaves),
+                      komi=game.rules.komi, seed=1)
+    prev, last = root_inputs(game)
+    s.set_root(0, game.position.ints, game.position.bits, game.legal_mask(), prev, last)
+    return s, s.run(noise=np.array([noise]))
+
+
+@pytest.mark.parametrize("algorithm,leaves", [("puct", 1), ("puct", 4), ("gumbel", 1)])
+def test_search_finds_the_big_capture(algorithm, leaves):
+    # 5x5: the white group A3-D3, A4-D4 has one liberty (E4); black captures eight stones
+    g = Game(5, Rules(komi=0.5))
+    for color, pts in ((BLACK, ["A2", "B2", "C2", "D2", "E3", "B5", "C5", "D5", "A5"]),
+                       (3 - BLACK, ["A3", "B3", "C3", "D3", "A4", "B4", "C4", "D4"])):
+        for p in pts:
+            g.place_setup(color, from_gtp(p, 5))
+    g.position.to_move = BLACK
+    liberties = [m for m in range(25) if g.legal_mask()[m]]
+    capture = from_gtp("E4", 5)
+    assert capture in liberties
+    s, r = _search(g, algorithm, 64, leaves)
+    assert int(np.argmax(r.visits[0])) == capture
+    assert r.action[0] == capture
+    assert r.q[0, capture] > 0.5
+
+
+def test_pass_ends_a_won_game():
+    # white passed; black is far ahead on area: passing now wins (Tromp-Taylor), and the
+    # search must see the terminal value of the pass
+    g = Game(5, Rules(komi=0.5))
+    for p in ["A2", "B2", "C2", "D2", "E2"]:
+        g.place_setup(BLACK, from_gtp(p, 5))
+    for p in ["B4"]:
+        g.place_setup(3 - BLACK, from_gtp(p, 5))
+    g.position.to_move = 3 - BLACK
+    g.play(25)  # white passes
+    assert g.score() > 0
+
+    class PassPrior(MaterialEvaluator):  # pass is one candidate among others, not the favourite
+        def evaluate(self, planes, globals_, size=None):
+            out = super().evaluate(planes, globals_, size)
+            out.policy[:, -1] = 1.0
+            out.policy[:, 12] = 1.5
+            return out
+
+    for algorithm in ("puct", "gumbel"):
+        s, r = _search(g, algorithm, 48, ev=PassPrior())
+        assert r.q[0, 25] == pytest.approx(1.0)
+        assert r.action[0] == 25
+
+
+def test_visit_counts_add_up_and_targets_are_distributions():
+    g = _game(9, ["E5", "C3"])
+    for algorithm in ("puct", "gumbel"):
+        s, r = _search(g, algorithm, 40, noise=True)
+        assert r.visits[0].sum() == 40
+        assert r.policy_target[0].sum() == pytest.approx(1.0, abs=1e-5)
+        legal = g.legal_mask()
+        assert np.all(r.policy_target[0][~legal] == 0)
+        assert np.all(r.visits[0][~legal] == 0)
+
+
+def test_considered_visits_is_sequential_halving():
+    seq = considered_visits(4, 16)
+    # phase 1: each of 4 actions visited twice (16 / (2 phases * 4)), then the best 2
+    assert list(seq[:8]) == [0, 1, 2, 3, 0, 1, 2, 3][:0] + [0, 0, 0, 0, 1, 1, 1, 1]
+    assert list(seq[8:]) == [2, 2, 3, 3, 4, 4, 5, 5]
+    assert len(considered_visits(16, 32)) == 32
+    assert list(considered_visits(1, 5)) == [0, 1, 2, 3, 4]
+
+
+def test_gumbel_target_follows_q_on_a_toy_root():
+    """With one clearly best action (by Q), the completed-Q policy puts most mass on it,
+    more than the prior does, as the paper's policy improvement says."""
+    g = _game(5, [])
+    s, r = _search(g, "gumbel", 32)
+    # a uniform prior: the improved policy is driven by Q and is no longer uniform
+    target = r.policy_target[0]
+    prior = r.raw_prior[0]
+    best_q = int(np.argmax(np.where(r.visits[0] > 0, r.q[0], -9)))
+    assert target[best_q] > prior[best_q]
+    assert target.max() == pytest.approx(target[best_q])
+
+
+def test_puct_visits_follow_prior_without_value_signal():
+    """Equal values everywhere: PUCT visits follow the prior (AlphaZero's U term)."""
+
+    class PriorEvaluator(MaterialEvaluator):
+        def evaluate(self, planes, globals_, size=None):
+            out = super().evaluate(planes, globals_, size)
+            out.value[:] = 0.0
+            out.policy[:, 12] = 3.0  # the centre of 5x5 gets most of the prior
+            return out
+
+    g = _game(5, [])
+    ev = PriorEvaluator()
+    s = BatchedSearch(ev, 5, 1, SearchConfig(algorithm="puct", simulations=100), komi=0.5, seed=0)
+    prev, last = root_inputs(g)
+    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    r = s.run()
+    v = r.visits[0]
+    assert np.argmax(v) == 12
+    assert v[12] > 0.3 * v.sum()
+
+
+def test_tree_reuse_keeps_state_consistent():
+    g = _game(7, [])
+    ev = MaterialEvaluator()
+    s = BatchedSearch(ev, 7, 1, SearchConfig(algorithm="puct", simulations=48, leaves_per_game=4), komi=0.5, seed=3)
+    prev, last = root_inputs(g)
+    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    reused = 0
+    for _ in range(12):
+        r = s.run(temperature=1.0)
+        a = int(r.action[0])
+        kept = int(r.visits[0, a])
+        g.play(a)
+        prev, last = root_inputs(g)
+        if s.advance(0, a, g.legal_mask(), prev, last):
+            reused += 1
+            assert np.array_equal(s.ints[0, 0], g.position.ints)
+            assert s.nsa[0, 0].sum() == kept - 1  # the child's own first visit was its expansion
+            assert (s.parent[0, 1:s.count[0]] < np.arange(1, s.count[0])).all()
+        else:
+            s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    assert reused > 0
+
+
+def test_batched_search_games_are_independent():
+    games = [_game(5, []), _game(5, ["C3"]), _game(5, ["C3", "B2"])]
+    ev = MaterialEvaluator()
+    s = BatchedSearch(ev, 5, 3, SearchConfig(algorithm="gumbel", simulations=16), komi=0.5, seed=0)
+    for b, g in enumerate(games):
+        prev, last = root_inputs(g)
+        s.set_root(b, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    r = s.run()
+    for b, g in enumerate(games):
+        assert r.visits[b].sum() == 16
+        assert g.legal_mask()[r.action[b]]
+    # one network call per simulation step for all games (+1 for the roots)
+    assert ev.calls == 16 + 1
