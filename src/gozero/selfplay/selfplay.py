@@ -214,7 +214,7 @@ class SelfPlay:
                 "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
             }
             self.writer.add_game(arrays, self.size)
-        if self.sgf_dir is not None and self.cfg.sgf_every and st.games % self.cfg.sgf_every == 1:
+        if self.sgf_dir is not None and self.cfg.sgf_every and (st.games - 1) % self.cfg.sgf_every == 0:
             self._save_sgf(g, winner, slot, score)
         self.slots[b] = None
         return {"moves": len(g.moves), "winner": winner, "score": score, "resigned": bool(slot.resigned_color)}

@@ -38,8 +38,12 @@ class GeneratedGame:
 
 
 def find_gnugo(path: str | None = None) -> str:
-    """The GNU Go binary: ``path``, else ``gnugo`` on PATH, else /usr/games/gnugo."""
-    for cand in (path, shutil.which("gnugo"), DEFAULT_GNUGO):
+    """The GNU Go binary: ``path`` (which must exist), else ``gnugo`` on PATH, else /usr/games/gnugo."""
+    if path is not None:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"GNU Go not found at {path}")
+        return path
+    for cand in (shutil.which("gnugo"), DEFAULT_GNUGO):
         if cand and Path(cand).exists():
             return cand
     raise FileNotFoundError(f"GNU Go not found ({path or 'gnugo on PATH'}, {DEFAULT_GNUGO}); "

@@ -1,0 +1,101 @@
+"""Self-play with a tiny random network on 5x5: games finish, files appear at once, and the
+training targets are consistent with the games."""
+
+import numpy as np
+import pytest
+import torch
+
+from gozero.net.inference import NetEvaluator
+from gozero.net.model import NetConfig, build_model
+from gozero.rules import Rules
+from gozero.search.mcts import SearchConfig
+from gozero.selfplay.selfplay import SelfPlay, SelfPlayConfig
+from gozero.selfplay.shards import ShardWriter, load_arrays, pending_paths, shard_paths
+
+SIZE = 5
+NN = SIZE * SIZE
+
+
+def _selfplay(run_dir, shard_positions=10**6, **overrides):
+    torch.manual_seed(0)
+    model = build_model(NetConfig(size=SIZE, blocks=1, channels=8, pool_channels=4, pool_every=1, head_channels=4,
+                                  value_hidden=8))
+    ev = NetEvaluator(model, device="cpu", precision="fp32", seed=0)
+    cfg = SelfPlayConfig(**{"parallel_games": 6, "full_simulations": 8, "cheap_simulations": 2, "full_fraction": 0.5,
+                            "no_resign_fraction": 0.5, "sgf_every": 1, **overrides})
+    writer = ShardWriter(run_dir, shard_positions)
+    return SelfPlay(ev, SIZE, Rules(komi=0.5), SearchConfig(algorithm="gumbel", simulations=8), cfg, writer,
+                    sgf_dir=run_dir / "sgf", seed=1), writer
+
+
+def test_games_finish_and_are_written_at_once(tmp_path):
+    sp, writer = _selfplay(tmp_path)
+    finished = []
+    while not finished:
+        finished = sp.step()
+    # a finished game is on disk as soon as step() returns
+    assert 1 <= len(pending_paths(tmp_path)) <= len(finished)  # (a game without a full search has no example)
+    assert list((tmp_path / "sgf").glob("*.sgf"))
+    sp.play_games(8)
+    st = sp.stats
+    assert st.games >= 9 and st.games == len(st.lengths)
+    assert 0.5 * st.games <= len(pending_paths(tmp_path)) <= st.games
+    assert all(1 <= n <= 3 * NN for n in st.lengths)
+    assert st.positions == sum(len(load_arrays(p)["policy_weight"]) for p in pending_paths(tmp_path))
+    assert not shard_paths(tmp_path)
+    sealed = writer.seal()
+    assert sealed is not None and not pending_paths(tmp_path)
+    z = load_arrays(sealed)
+    assert len(z["value"]) == st.positions and int(z["size"]) == SIZE
+    assert int(z["games"]) == len(z["sources"]) >= 0.5 * st.games
+
+
+def test_shards_seal_when_full(tmp_path):
+    sp, writer = _selfplay(tmp_path, shard_positions=30)
+    sp.play_games(10)
+    shards = shard_paths(tmp_path)
+    assert shards
+    sealed = sum(len(load_arrays(s)["value"]) for s in shards)
+    assert all(len(load_arrays(s)["value"]) >= 30 for s in shards)
+    assert sealed + writer.pending_positions == sp.stats.positions
+    assert writer.pending_positions < 30
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sp")
+    sp, writer = _selfplay(d, resign_threshold=-0.05, resign_consecutive=2)
+    sp.play_games(14)
+    games = [load_arrays(p) for p in pending_paths(d)]
+    return games, sp.stats
+
+
+def test_targets_are_consistent(examples):
+    games, stats = examples
+    assert len(games) >= 10
+    settled_games = 0
+    for z in games:
+        n = len(z["value"])
+        planes = np.unpackbits(z["planes"], axis=2, count=NN)
+        legal = np.concatenate([planes[:, 17].astype(bool), np.ones((n, 1), bool)], axis=1)
+        policy = z["policy"].astype(np.float64)
+        np.testing.assert_allclose(policy.sum(axis=1), 1.0, atol=2e-3)
+        assert (policy >= 0).all() and not (policy[~legal] > 0).any()
+        assert set(np.unique(z["value"].sum(axis=1))) == {1.0}
+        assert set(np.unique(z["value"])) <= {0.0, 1.0}
+        assert set(np.unique(z["ownership"])) <= {-1, 0, 1}
+        to_move_black = z["globals"][:, 1] == 1.0
+        # value: the same winner for every position, seen from each side to move
+        winner_black = np.where(to_move_black, z["value"][:, 0], z["value"][:, 2])
+        assert len(set(winner_black.tolist())) == 1
+        if z["aux_weight"][0] == 1.0:
+            settled_games += 1
+            # ownership and score of a settled game: black's score = owned points - komi
+            own_black = np.where(to_move_black[:, None], z["ownership"], -z["ownership"]).astype(int)
+            assert (own_black == own_black[0]).all()
+            score_black = np.where(to_move_black, z["score"], -z["score"])
+            assert np.allclose(score_black, own_black[0].sum() - 0.5)
+            assert (score_black[0] > 0) == bool(winner_black[0])
+        assert set(np.unique(z["aux_weight"])) <= {0.0, 1.0} and len(set(z["aux_weight"].tolist())) == 1
+    assert settled_games >= 1
+    assert stats.resigned + stats.capped + settled_games >= len(games)
