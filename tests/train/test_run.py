@@ -1,0 +1,137 @@
+"""Training runs end to end with tiny settings: the run directory, resume after SIGKILL
+(no finished game lost, the step counter goes on), and the concurrent mode with one worker."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gozero.selfplay.shards import pending_paths, shard_paths
+from gozero.train.config import load_config
+from gozero.train.loop import TrainingRun
+
+FAST = ["run.games_per_generation=8", "selfplay.parallel_games=8", "selfplay.full_simulations=4",
+        "selfplay.cheap_simulations=2", "train.batch_size=32", "train.min_steps_per_generation=4",
+        "run.shard_positions=48", "run.torch_threads=1", 'run.device="cpu"', "selfplay.sgf_every=4"]
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _games_on_disk(run_dir: Path) -> tuple[set[str], int]:
+    """Names of finished games (pending files and the sources of sealed shards), positions."""
+    names, positions = set(), 0
+    for p in pending_paths(run_dir):
+        try:
+            with np.load(p) as z:
+                positions += len(z["policy_weight"])
+            names.add(p.name)
+        except (OSError, ValueError):
+            pass
+    for p in shard_paths(run_dir):
+        with np.load(p) as z:
+            srcs = set(z["sources"].tolist())
+            assert not srcs & names, "a game is both pending and sealed"
+            names |= srcs
+            positions += len(z["policy_weight"])
+    return names, positions
+
+
+def test_alternating_run_writes_its_directory(tmp_path):
+    cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=2"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    rows = []
+    run.run(on_generation=rows.append)
+    assert [r["generation"] for r in rows] == [1, 2] and run.generation == 2
+    assert (tmp_path / "config.toml").exists() and load_config(file=tmp_path / "config.toml") == cfg
+    ck = tmp_path / "checkpoints"
+    data = torch.load(ck / "latest.pt", weights_only=False)
+    assert data["step"] == run.trainer.step == rows[-1]["step"] >= 2 * 4
+    assert data["generation"] == 2 and data["games"] == run.games >= 16
+    assert {"model", "net", "optimizer", "rng", "config"} <= set(data)
+    snaps = sorted(p.name for p in ck.glob("step_*.pt"))
+    assert snaps[0] == "step_00000000.pt" and f"step_{run.trainer.step:08d}.pt" in snaps and len(snaps) == 3
+    assert (ck / "model_latest.pt").exists()
+    assert [r["generation"] for r in _metrics(tmp_path)] == [1, 2]
+    assert all(np.isfinite(r["loss_loss"]) for r in rows)
+    names, positions = _games_on_disk(tmp_path)
+    assert positions == run.positions and len(names) <= run.games
+    assert shard_paths(tmp_path) and list((tmp_path / "sgf").glob("*.sgf"))
+    with pytest.raises(FileExistsError, match="--resume"):
+        TrainingRun.create(tmp_path, cfg)
+
+
+def _train_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gozero.cli", "train", *args]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    d = tmp_path / "run"
+    sets = [x for s in FAST + ["run.max_generations=200"] for x in ("--set", s)]
+    proc = subprocess.Popen(_train_cmd("--preset", "tiny", "--run-dir", str(d), *sets), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        # after the first checkpoint that follows training, plus a moment into the next generation
+        while len(_metrics(d)) < 1:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no generation finished in time"
+            time.sleep(0.2)
+        before = len(_games_on_disk(d)[0])
+        while len(_games_on_disk(d)[0]) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    games_at_kill, positions_at_kill = _games_on_disk(d)
+    ck = torch.load(d / "checkpoints" / "latest.pt", weights_only=False)
+    gen0, step0 = ck["generation"], ck["step"]
+    assert gen0 >= 1 and step0 > 0
+    assert len(games_at_kill) > ck["games"] * 0.5  # games played after the checkpoint are on disk too
+
+    r = subprocess.run(_train_cmd("--resume", str(d), "--set", f"run.max_generations={gen0 + 2}"), env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed {d} at generation {gen0}, step {step0}" in " ".join(r.stderr.split())
+    games_after, positions_after = _games_on_disk(d)
+    assert games_at_kill <= games_after, "finished games were lost"
+    assert positions_after > positions_at_kill
+    rows = _metrics(d)
+    assert [x["generation"] for x in rows][-2:] == [gen0 + 1, gen0 + 2]
+    resumed = [x for x in rows if x["generation"] > gen0]
+    assert resumed[0]["step"] > step0 and resumed[1]["step"] > resumed[0]["step"]
+    latest = torch.load(d / "checkpoints" / "latest.pt", weights_only=False)
+    assert latest["generation"] == gen0 + 2 and latest["step"] == resumed[-1]["step"]
+
+
+@pytest.mark.slow
+def test_concurrent_mode_with_one_worker(tmp_path):
+    cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1", "run.selfplay_workers=1",
+                                                       "run.generation_positions=40"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    rows = []
+    run.run(on_generation=rows.append)
+    assert [r["generation"] for r in rows] == [1] and rows[0]["train_steps"] >= 4
+    assert (tmp_path / "workers" / "STOP").exists()
+    assert not multiprocessing.active_children(), "the self-play worker is still running"
+    names, positions = _games_on_disk(tmp_path)
+    assert positions >= 40 and names
+    assert all("w00" in p.parts or p.name.startswith("shard_w00_") for p in pending_paths(tmp_path)
+               + shard_paths(tmp_path))
+    data = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=False)
+    assert data["generation"] == 1 and data["step"] == rows[0]["step"]
