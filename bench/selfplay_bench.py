@@ -14,7 +14,7 @@ venv; gumbel_muzero_policy, the same net shape, 64 games, 16 simulations) betwee
 rounds and prints gozero / peer.
 
     taskset -c 0,1 python bench/selfplay_bench.py --peer
-    python bench/selfplay_bench.py --sims 16 --algorithms gumbel --rounds 3 --precision fp32
+    taskset -c 0,1 python bench/selfplay_bench.py --sims 16 --algorithms gumbel --precision fp32,auto
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sims", default="16,64", help="comma-separated simulations per move")
     ap.add_argument("--algorithms", default="gumbel,puct", help="comma-separated: gumbel, puct")
     ap.add_argument("--games", type=int, default=64, help="games in lockstep (= network batch)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--precision", default="auto",
+                    help="comma-separated evaluator precisions (auto, fp32, bf16), each timed in every round")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: see bench/README.md)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
     ap.add_argument("--moves", type=int, default=0, help="moves per self-play round (default: 96 / sims, >= 2)")
@@ -102,61 +103,73 @@ def main(argv: list[str] | None = None) -> int:
     for a in algos:
         if a not in ("gumbel", "puct"):
             ap.error(f"unknown algorithm {a!r}")
+    precisions = [p for p in args.precision.split(",") if p]
+    for p in precisions:
+        if p not in ("auto", "fp32", "bf16"):
+            ap.error(f"unknown precision {p!r}")
     torch.set_num_threads(args.threads)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
     model, source = load_net(9, args.random_weights)
     size = model.cfg.size
-    ev = NetEvaluator(model, device="cpu", precision=args.precision, random_symmetry=True, seed=args.seed)
+    evs = {}
+    for p in precisions:
+        ev = NetEvaluator(model, device="cpu", precision=p, random_symmetry=True, seed=args.seed)
+        evs[ev.precision] = ev
     planes, glob, _ = sample_positions(model, args.games, size, games=args.games, seed=args.seed)
-    print(f"torch {torch.__version__} ({args.threads} thread(s)), precision {ev.precision}, channels_last, "
-          f"net 6x64 ({source}), {args.games} games, cpu affinity {sorted(os.sched_getaffinity(0))}")
+    print(f"torch {torch.__version__} ({args.threads} thread(s)), precisions {list(evs)} "
+          f"(asked: {args.precision}), channels_last, net 6x64 ({source}), {args.games} games, "
+          f"cpu affinity {sorted(os.sched_getaffinity(0))}")
 
     rules = Rules()
     runs = {}
-    for algo in algos:
-        for sims in sims_list:
-            sp = SelfPlay(ev, size, rules, SearchConfig(algorithm=algo, simulations=sims),
-                          SelfPlayConfig(parallel_games=args.games, full_simulations=sims, cheap_simulations=sims,
-                                         full_fraction=1.0, sgf_every=0),
-                          writer=None, seed=args.seed)
-            sp.step()  # warm-up: numba kernels load, first roots expand
-            runs[(algo, sims)] = sp
-    ceiling: list[float] = []
-    sp_pos: dict[tuple[str, int], list[float]] = {k: [] for k in runs}
-    sp_evals: dict[tuple[str, int], list[float]] = {k: [] for k in runs}
+    for prec, ev in evs.items():
+        for algo in algos:
+            for sims in sims_list:
+                sp = SelfPlay(ev, size, rules, SearchConfig(algorithm=algo, simulations=sims),
+                              SelfPlayConfig(parallel_games=args.games, full_simulations=sims,
+                                             cheap_simulations=sims, full_fraction=1.0, sgf_every=0),
+                              writer=None, seed=args.seed)
+                sp.step()  # warm-up: numba kernels load, first roots expand
+                runs[(prec, algo, sims)] = sp
+    ceiling: dict[str, list[float]] = {p: [] for p in evs}
+    sp_pos: dict[tuple[str, str, int], list[float]] = {k: [] for k in runs}
+    sp_evals: dict[tuple[str, str, int], list[float]] = {k: [] for k in runs}
     peer: list[float] = []
     for r in range(args.rounds):
-        ceiling.append(ceiling_round(ev, planes, glob, size, args.ceiling_seconds))
-        for (algo, sims), sp in runs.items():
-            pos, evs = selfplay_round(sp, args.moves or max(2, 96 // sims))
-            sp_pos[(algo, sims)].append(pos)
-            sp_evals[(algo, sims)].append(evs)
-        ceiling.append(ceiling_round(ev, planes, glob, size, args.ceiling_seconds))
+        for prec, ev in evs.items():
+            ceiling[prec].append(ceiling_round(ev, planes, glob, size, args.ceiling_seconds))
+        for key, sp in runs.items():
+            pos, e = selfplay_round(sp, args.moves or max(2, 96 // key[2]))
+            sp_pos[key].append(pos)
+            sp_evals[key].append(e)
+        for prec, ev in evs.items():
+            ceiling[prec].append(ceiling_round(ev, planes, glob, size, args.ceiling_seconds))
         if args.peer:
             peer.append(peer_round(args.games, 16, args.peer_seconds))
         print(f"  round {r + 1}/{args.rounds} done", flush=True)
 
-    ceil = median(ceiling)
     print()
-    print(f"Inference ceiling (NetEvaluator.evaluate, batch {args.games}, {ev.precision}): "
-          f"{ceil:,.0f} evaluations/s (median of {len(ceiling)})")
+    for prec in evs:
+        print(f"Inference ceiling (NetEvaluator.evaluate, batch {args.games}, {prec}): "
+              f"{median(ceiling[prec]):,.0f} evaluations/s (median of {len(ceiling[prec])})")
     print()
-    print("| search | sims/move | self-play positions/s | net evaluations/s | evals/s / ceiling |")
-    print("|---|---:|---:|---:|---:|")
-    for (algo, sims) in runs:
-        e = median(sp_evals[(algo, sims)])
-        print(f"| {algo} | {sims} | {median(sp_pos[(algo, sims)]):,.1f} | {e:,.0f} | {e / ceil:.0%} |")
+    print("| precision | search | sims/move | self-play positions/s | net evaluations/s | evals/s / ceiling |")
+    print("|---|---|---:|---:|---:|---:|")
+    for key in runs:
+        e = median(sp_evals[key])
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {median(sp_pos[key]):,.1f} | {e:,.0f} | "
+              f"{e / median(ceiling[key[0]]):.0%} |")
     if args.peer:
         p = median(peer)
         print()
-        print("| gumbel, 16 sims, 64 games | self-play positions/s |")
-        print("|---|---:|")
-        print(f"| pgx + mctx peer (median of {len(peer)}) | {p:,.1f} |")
-        if ("gumbel", 16) in runs:
-            g = median(sp_pos[("gumbel", 16)])
-            print(f"| gozero | {g:,.1f} |")
-            print(f"| gozero / peer | {g / p:.2f}x |")
+        print("| gumbel, 16 sims, 64 games | self-play positions/s | gozero / peer |")
+        print("|---|---:|---:|")
+        print(f"| pgx + mctx peer (median of {len(peer)}) | {p:,.1f} | |")
+        for prec in evs:
+            if (prec, "gumbel", 16) in runs:
+                g = median(sp_pos[(prec, "gumbel", 16)])
+                print(f"| gozero {prec} | {g:,.1f} | {g / p:.2f}x |")
     return 0
 
 
