@@ -47,7 +47,11 @@ def register(app: typer.Typer) -> None:
             from .supervised import train_on_sgf
 
             out = run_dir or _default_run_dir("sgf")
-            train_on_sgf(sgf, out, cfg, epochs=epochs, log=console.print)
+            try:
+                train_on_sgf(sgf, out, cfg, epochs=epochs, log=console.print)
+            except (FileExistsError, FileNotFoundError, ValueError) as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from exc
             return
         from .loop import TrainingRun
         from .progress import Progress
