@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--games", type=int, default=64, help="games in lockstep (= network batch)")
     ap.add_argument("--precision", default="auto",
                     help="comma-separated evaluator precisions (auto, fp32, bf16), each timed in every round")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the evaluators (slow to build)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: see bench/README.md)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
     ap.add_argument("--moves", type=int, default=0, help="moves per self-play round (default: 96 / sims, >= 2)")
@@ -114,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     size = model.cfg.size
     evs = {}
     for p in precisions:
-        ev = NetEvaluator(model, device="cpu", precision=p, random_symmetry=True, seed=args.seed)
+        ev = NetEvaluator(model, device="cpu", precision=p, compile=args.compile, random_symmetry=True,
+                          seed=args.seed)
         evs[ev.precision] = ev
     planes, glob, _ = sample_positions(model, args.games, size, games=args.games, seed=args.seed)
-    print(f"torch {torch.__version__} ({args.threads} thread(s)), precisions {list(evs)} "
+    print(f"torch {torch.__version__} ({args.threads} thread(s)), precisions {list(evs)}"
+          f"{' compiled' if args.compile else ''} "
           f"(asked: {args.precision}), channels_last, net 6x64 ({source}), {args.games} games, "
           f"cpu affinity {sorted(os.sched_getaffinity(0))}")
 
