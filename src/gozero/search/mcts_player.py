@@ -29,12 +29,15 @@ class MCTSPlayer:
 
     def __init__(self, evaluator: NetEvaluator, visits: int | None = None, seconds: float | None = None,
                  temperature: float = 0.0, seed: int | None = None, resign_threshold: float = -0.95,
-                 config: SearchConfig | None = None, name: str = "gozero"):
+                 config: SearchConfig | None = None, name: str = "gozero", resign_consecutive: int = 3):
         self.ev = evaluator
         self.visits = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
         self.seconds = seconds
         self.temperature = temperature
         self.resign_threshold = resign_threshold
+        self.resign_consecutive = resign_consecutive
+        self._low = 0  # own consecutive moves with a hopeless search value
+        self._last_length = -1
         self.name = name
         self.config = config or SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8,
                                              fpu_reduction=0.25)
@@ -155,8 +158,11 @@ class MCTSPlayer:
             if v.sum() <= 0:
                 return int(r.action[0])
             best = int(np.argmax(v))
-            if r.root_q[0] < self.resign_threshold and r.q[0, best] < self.resign_threshold and len(game.moves) > 10:
+            if len(game.moves) <= self._last_length:
+                self._low = 0  # a new game (or an undo)
+            self._last_length = len(game.moves)
+            hopeless = r.root_q[0] < self.resign_threshold and r.q[0, best] < self.resign_threshold
+            self._low = self._low + 1 if hopeless else 0
+            if self._low >= self.resign_consecutive and len(game.moves) > game.size * game.size // 3:
                 return RESIGN
-            action = int(r.action[0]) if self.temperature > 0 else best
-            # never pass while the opponent's last move was not a pass and passing loses
-            return action
+            return int(r.action[0]) if self.temperature > 0 else best
