@@ -29,21 +29,23 @@ def _metrics(run_dir: Path) -> list[dict]:
 
 
 def _games_on_disk(run_dir: Path) -> tuple[set[str], int]:
-    """Names of finished games (pending files and the sources of sealed shards), positions."""
+    """Names of finished games (sources of sealed shards and pending files) and their
+    positions. A game may be both sealed and pending after a kill between sealing and
+    deleting: it counts once (the writer deletes the pending copy on restart)."""
     names, positions = set(), 0
+    for p in shard_paths(run_dir):
+        with np.load(p) as z:
+            names |= set(z["sources"].tolist())
+            positions += len(z["policy_weight"])
     for p in pending_paths(run_dir):
+        if p.name in names:
+            continue
         try:
             with np.load(p) as z:
                 positions += len(z["policy_weight"])
             names.add(p.name)
         except (OSError, ValueError):
-            pass
-    for p in shard_paths(run_dir):
-        with np.load(p) as z:
-            srcs = set(z["sources"].tolist())
-            assert not srcs & names, "a game is both pending and sealed"
-            names |= srcs
-            positions += len(z["policy_weight"])
+            pass  # sealed and removed meanwhile
     return names, positions
 
 
