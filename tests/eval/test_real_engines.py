@@ -27,6 +27,27 @@ def test_gnugo_beats_random_and_scoring_is_cross_checked(need_gnugo, tmp_path) -
         assert db.players()["gnugo:0"]["version"] == "3.8"
 
 
+def test_cleanup_scoring_captures_dead_stones_before_counting(need_gnugo, tmp_path) -> None:
+    """With cleanup scoring, play goes on after two passes until GNU Go sees no dead stone,
+    so the plain Tromp-Taylor count and GNU Go's own count agree."""
+    from gozero.eval.match import GnuGoScorer, find_gnugo
+    from gozero.rules import Game
+
+    settings = MatchSettings(size=9, komi=7.5, move_timeout=60, scoring="cleanup")
+    with ResultsDB(tmp_path / "r.db") as db:
+        res = run_match("gnugo:0", "random", 2, settings, db, tmp_path / "sgf")
+    scorer = GnuGoScorer(find_gnugo())
+    for g in res.games:
+        assert g["status"] == "scored", g
+        rec = read_sgf_file(g["sgf"])
+        game = Game(9)
+        for _, mv in rec.moves:
+            game.play(mv)
+        dead, gnugo_score = scorer.score(game)
+        assert not dead.any(), "cleanup left stones that GNU Go calls dead"
+        assert game.score() == gnugo_score == g["score"]
+
+
 def test_pachi_plays_gnugo(need_pachi, need_gnugo, tmp_path) -> None:
     with ResultsDB(tmp_path / "r.db") as db:
         res = run_match("pachi:500", "gnugo:0", 2, SETTINGS, db, tmp_path / "sgf")

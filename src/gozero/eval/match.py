@@ -175,39 +175,14 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
                 eng.new_game(settings.size, settings.komi)
             except EngineError as exc:
                 return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} setup: {exc}")
-        nn = settings.size * settings.size
         while not game.is_over:
             if stop is not None and stop.is_set():
                 return _fail(out, "interrupted", "the match was interrupted")
             if len(game.moves) >= settings.move_cap:
                 return _fail(out, "move_cap", f"no result after {len(game.moves)} moves (cap {settings.move_cap})")
-            color = game.to_move
-            other = K.WHITE if color == K.BLACK else K.BLACK
-            try:
-                move = engines[color].genmove(color)
-            except EngineError as exc:
-                return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} at move {len(game.moves) + 1}: {exc}")
-            if move == RESIGN:
-                out.status, out.winner = "resign", COLOR_LETTER[other]
-                out.result = f"{out.winner}+R"
-                return out
-            if not (0 <= move <= nn) or not game.is_legal(move):
-                from gozero.rules.sgf import illegal_reason
-
-                why = illegal_reason(game, move, color) if 0 <= move <= nn else "off the board"
-                out.status, out.winner = "illegal", COLOR_LETTER[other]
-                out.result = f"{out.winner}+F"
-                out.cause = (f"{_blame(specs[color].spec, color)} played illegal {to_gtp(move, settings.size)} at move "
-                             f"{len(game.moves) + 1} ({why}); forfeit")
-                return out
-            game.play(move)
-            try:
-                engines[other].play(color, move)
-            except GTPError as exc:
-                return _fail(out, "refused", f"{_blame(specs[other].spec, other)} rejected the legal move "
-                                             f"{to_gtp(move, settings.size)}: {exc}")
-            except EngineError as exc:
-                return _fail(out, exc.kind, f"{_blame(specs[other].spec, other)} at move {len(game.moves)}: {exc}")
+            ended = _turn(game, engines, specs, settings, out, cleanup=False)
+            if ended is not None:
+                return ended
         if settings.scoring == "cleanup" and scorer is not None:
             failed = _cleanup_phase(game, engines, specs, settings, scorer, out)
             if failed is not None:
@@ -228,6 +203,43 @@ def play_game(black: EngineSpec, white: EngineSpec, settings: MatchSettings, ind
             _write_sgf(out, game, settings, Path(sgf_path), game_info)
 
 
+def _turn(game: Game, engines: dict, specs: dict, settings: MatchSettings, out: GameOutcome,
+          cleanup: bool) -> GameOutcome | None:
+    """One move of the side to move, told to the other engine; the outcome when it ends the
+    game (resignation, illegal move, engine fault), None to go on."""
+    nn = settings.size * settings.size
+    color = game.to_move
+    other = K.WHITE if color == K.BLACK else K.BLACK
+    phase = " in cleanup" if cleanup else ""
+    eng = engines[color]
+    try:
+        move = eng.genmove_cleanup(color) if cleanup and hasattr(eng, "genmove_cleanup") else eng.genmove(color)
+    except EngineError as exc:
+        return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} at move {len(game.moves) + 1}{phase}: {exc}")
+    if move == RESIGN:
+        out.status, out.winner = "resign", COLOR_LETTER[other]
+        out.result = f"{out.winner}+R"
+        return out
+    if not (0 <= move <= nn) or not game.is_legal(move):
+        from gozero.rules.sgf import illegal_reason
+
+        why = illegal_reason(game, move, color) if 0 <= move <= nn else "off the board"
+        out.status, out.winner = "illegal", COLOR_LETTER[other]
+        out.result = f"{out.winner}+F"
+        out.cause = (f"{_blame(specs[color].spec, color)} played illegal {to_gtp(move, settings.size)} at move "
+                     f"{len(game.moves) + 1}{phase} ({why}); forfeit")
+        return out
+    game.play(move)
+    try:
+        engines[other].play(color, move)
+    except GTPError as exc:
+        return _fail(out, "refused", f"{_blame(specs[other].spec, other)} rejected the legal move "
+                                     f"{to_gtp(move, settings.size)}: {exc}")
+    except EngineError as exc:
+        return _fail(out, exc.kind, f"{_blame(specs[other].spec, other)} at move {len(game.moves)}: {exc}")
+    return None
+
+
 def _cleanup_phase(game: Game, engines: dict, specs: dict, settings: MatchSettings, scorer: GnuGoScorer,
                    out: GameOutcome) -> GameOutcome | None:
     """KGS-style cleanup: when GNU Go sees dead stones after two passes, both engines play on
@@ -242,26 +254,11 @@ def _cleanup_phase(game: Game, engines: dict, specs: dict, settings: MatchSettin
     nn = settings.size * settings.size
     start = len(game.moves)
     while True:
-        color = game.to_move
-        other = K.WHITE if color == K.BLACK else K.BLACK
         if len(game.moves) - start >= 2 * nn:
             return _fail(out, "move_cap", f"cleanup phase did not end within {2 * nn} moves")
-        try:
-            eng = engines[color]
-            move = eng.genmove_cleanup(color) if hasattr(eng, "genmove_cleanup") else eng.genmove(color)
-        except EngineError as exc:
-            return _fail(out, exc.kind, f"{_blame(specs[color].spec, color)} in cleanup: {exc}")
-        if move == RESIGN:
-            out.status, out.winner = "resign", COLOR_LETTER[other]
-            out.result = f"{out.winner}+R"
-            return out
-        if not (0 <= move <= nn) or not game.is_legal(move):
-            out.status, out.winner = "illegal", COLOR_LETTER[other]
-            out.result = f"{out.winner}+F"
-            out.cause = f"{_blame(specs[color].spec, color)} played illegal {to_gtp(move, settings.size)} in cleanup"
-            return out
-        game.play(move)
-        engines[other].play(color, move)
+        ended = _turn(game, engines, specs, settings, out, cleanup=True)
+        if ended is not None:
+            return ended
         cleanup_moves = [m for _, m in game.moves[start:]]
         if len(cleanup_moves) >= 2 and cleanup_moves[-1] == nn and cleanup_moves[-2] == nn:
             return None
