@@ -17,8 +17,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    for module in ("gozero.play.gtp_cli", "gozero.rules.demo_cli", "gozero.train.cli", "gozero.eval.cli", "gozero.play.web_cli",
-                   "gozero.research.cli", "gozero.selfplay.gen_cli"):
+    for module in ("gozero.play.gtp_cli", "gozero.rules.demo_cli", "gozero.train.cli", "gozero.eval.cli",
+                   "gozero.play.web_cli", "gozero.research.cli", "gozero.selfplay.gen_cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -407,3 +407,12 @@ def test_two_passes_end_the_game() -> None:
     assert not game.is_over
     game.play(game.pass_move)
     assert game.is_over
+
+
+def test_groups_come_from_the_incremental_tracking():
+    g = Game(5, Rules(komi=0.5))
+    for v in ["A1", "E5", "B1", "D5", "C3", "pass", "C4"]:
+        g.play(from_gtp(v, 5) if v != "pass" else 25)
+    groups = sorted(sorted(x) for x in g.position.groups())
+    pts = lambda *vs: sorted(from_gtp(v, 5) for v in vs)  # noqa: E731
+    assert groups == sorted([pts("A1", "B1"), pts("D5", "E5"), pts("C3", "C4")])

@@ -104,28 +104,6 @@ def _nargs(args: list[str], lo: int, hi: int | None = None) -> None:
         raise GtpError("syntax error")
 
 
-def _groups(stones: np.ndarray, size: int) -> list[list[int]]:
-    """Connected strings of stones, each a sorted list of flat points."""
-    seen = np.zeros(size * size, np.bool_)
-    out = []
-    for p in range(size * size):
-        if stones[p] == 0 or seen[p]:
-            continue
-        color, stack, group = stones[p], [p], []
-        seen[p] = True
-        while stack:
-            q = stack.pop()
-            group.append(q)
-            r, c = divmod(q, size)
-            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                n = rr * size + cc
-                if 0 <= rr < size and 0 <= cc < size and not seen[n] and stones[n] == color:
-                    seen[n] = True
-                    stack.append(n)
-        out.append(sorted(group))
-    return out
-
-
 def _fmt(x: float, digits: int = 6) -> str:
     """Fixed-point float with a decimal point always present (Sabaki insists on it)."""
     s = f"{float(x):.{digits}f}".rstrip("0")
@@ -345,7 +323,7 @@ class GtpEngine:
         """(alive, dead) strings: from the ownership estimate when the player has one,
         otherwise Tromp-Taylor (every stone alive)."""
         stones = self.game.position.stones
-        groups = _groups(stones, self.size)
+        groups = self.game.position.groups()
         own = self._black_ownership()
         if own is None:
             return groups, []

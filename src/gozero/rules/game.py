@@ -150,6 +150,15 @@ class Position:
     def board(self) -> np.ndarray:
         return self.stones.reshape(self.size, self.size)
 
+    def groups(self) -> list[list[int]]:
+        """The strings of stones on the board, each a sorted list of points (from the
+        engine's incremental group tracking: no flood fill)."""
+        nn = self.geo.nn
+        heads: dict[int, list[int]] = {}
+        for p in np.flatnonzero(self.ints[:nn]):
+            heads.setdefault(int(self.ints[nn + p]), []).append(int(p))
+        return list(heads.values())
+
     def liberties(self) -> np.ndarray:
         out = np.zeros(self.geo.nn, np.int32)
         K.liberties_map(self.ints, self.bits, self.geo.nn, out)

@@ -172,28 +172,6 @@ def board_string(game: Game) -> str:
     return "".join(".XO"[int(c)] for c in game.position.stones)
 
 
-def groups_of(stones: np.ndarray, size: int) -> list[list[int]]:
-    """Connected groups of stones (lists of points)."""
-    seen = np.zeros(size * size, bool)
-    out = []
-    for p in range(size * size):
-        if stones[p] == K.EMPTY or seen[p]:
-            continue
-        color, stack, group = stones[p], [p], []
-        seen[p] = True
-        while stack:
-            q = stack.pop()
-            group.append(q)
-            r, c = divmod(q, size)
-            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                n = rr * size + cc
-                if 0 <= rr < size and 0 <= cc < size and not seen[n] and stones[n] == color:
-                    seen[n] = True
-                    stack.append(n)
-        out.append(group)
-    return out
-
-
 def can_analyze(player: Any) -> bool:
     return callable(getattr(player, "analyze", None))
 
@@ -328,7 +306,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             if analysis is not None and analysis.ownership is not None:
                 own = np.asarray(analysis.ownership, float) * (1 if game.to_move == K.BLACK else -1)
                 stones = game.position.stones
-                for group in groups_of(stones, rec.size):
+                for group in game.position.groups():
                     sign = 1 if stones[group[0]] == K.BLACK else -1
                     if float(np.mean(own[group])) * sign < DEAD_OWNERSHIP:
                         dead.extend(group)
@@ -489,7 +467,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             stones = game.position.stones
             if point >= rec.size * rec.size or stones[point] == K.EMPTY:
                 raise HTTPException(400, f"there is no stone at {body.vertex}")
-            group = next(g for g in groups_of(stones, rec.size) if point in g)
+            group = next(g for g in game.position.groups() if point in g)
             dead = set(rec.dead)
             dead = dead - set(group) if point in dead else dead | set(group)
             rec.dead = sorted(dead)
