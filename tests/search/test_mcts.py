@@ -178,3 +178,29 @@ def test_batched_search_games_are_independent():
         assert g.legal_mask()[r.action[b]]
     # one network call per simulation step for all games (+1 for the roots)
     assert ev.calls == 16 + 1
+
+
+def test_reused_root_gets_its_own_score_and_ownership():
+    """After tree reuse the root's ownership/score come from the new root position."""
+
+    class OwnershipEvaluator(MaterialEvaluator):
+        def evaluate(self, planes, globals_, size=None):
+            out = super().evaluate(planes, globals_, size)
+            out.ownership = (planes[:, 0].astype(np.float32) - planes[:, 1].astype(np.float32))
+            return out
+
+    g = _game(5, [])
+    s = BatchedSearch(OwnershipEvaluator(), 5, 1, SearchConfig(algorithm="puct", simulations=40), komi=0.5, seed=2)
+    prev, last = root_inputs(g)
+    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    for _ in range(3):
+        r = s.run()
+        a = int(r.action[0])
+        g.play(a)
+        prev, last = root_inputs(g)
+        assert s.advance(0, a, g.legal_mask(), prev, last)
+        r = s.run()
+        stones = g.position.stones
+        me = g.to_move
+        expected = (stones == me).astype(np.float32) - (stones == 3 - me).astype(np.float32)
+        assert np.array_equal(r.ownership[0], expected)

@@ -123,6 +123,7 @@ class BatchedSearch:
         self.root_raw_prior = np.zeros((B, A), np.float32)
         self.root_score = np.zeros(B, np.float32)
         self.root_own = np.zeros((B, self.nn), np.float32)
+        self.root_aux_fresh = np.zeros(B, np.bool_)  # root_score/root_own belong to the current root
         self.gumbel = np.zeros((B, A), np.float32)
         cap = B * max(1, config.leaves_per_game)
         self._planes = np.zeros((cap, NUM_PLANES, self.nn), np.uint8)
@@ -148,6 +149,7 @@ class BatchedSearch:
         self.wsa[b, 0] = 0
         self.legal[b, 0] = legal
         self.state[b, 0] = T.CREATED
+        self.root_aux_fresh[b] = False
         self.count[b] = 1
         self.root_prev[b] = prev
         self.root_last[b, :] = -1
@@ -174,6 +176,7 @@ class BatchedSearch:
         total = pr.sum()
         self.prior[b, 0] = pr / total if total > 0 else legal_after / legal_after.sum()
         self.root_raw_prior[b] = self.prior[b, 0]
+        self.root_aux_fresh[b] = False  # the score and ownership heads are asked again
         self.root_prev[b] = prev
         self.root_last[b, :] = -1
         k = min(LAST_MOVES, len(last_moves))
@@ -181,7 +184,8 @@ class BatchedSearch:
         return True
 
     def _expand_roots(self, games: np.ndarray) -> None:
-        todo = [int(b) for b in games if self.state[b, 0] != T.EXPANDED]
+        """Evaluate new roots (priors, value) and reused ones (score and ownership only)."""
+        todo = [int(b) for b in games if self.state[b, 0] != T.EXPANDED or not self.root_aux_fresh[b]]
         if not todo:
             return
         for i, b in enumerate(todo):
@@ -190,15 +194,20 @@ class BatchedSearch:
         n = len(todo)
         out = self.ev.evaluate(self._planes[:n], self._glob[:n], self.size)
         self.net_calls += 1
-        self._out_game[:n] = todo
-        self._out_node[:n] = 0
-        T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa, self.value,
-                            self.state, self._out_game, self._out_node, n, out.policy, out.value,
-                            self.cfg.virtual_loss, False)
+        new = [i for i, b in enumerate(todo) if self.state[b, 0] != T.EXPANDED]
+        if new:
+            k = len(new)
+            self._out_game[:k] = [todo[i] for i in new]
+            self._out_node[:k] = 0
+            T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
+                                self.value, self.state, self._out_game, self._out_node, k, out.policy[new],
+                                out.value[new], self.cfg.virtual_loss, False)
         for i, b in enumerate(todo):
-            self.root_raw_prior[b] = self.prior[b, 0]
+            if i in new:
+                self.root_raw_prior[b] = self.prior[b, 0]
             self.root_score[b] = out.score[i]
             self.root_own[b] = out.ownership[i]
+            self.root_aux_fresh[b] = True
 
     # -- search -------------------------------------------------------------------------
     def run(self, games: np.ndarray | None = None, simulations: int | None = None, noise: np.ndarray | None = None,
