@@ -19,3 +19,15 @@ def gnugo() -> str:
     if path is None:
         pytest.skip("GNU Go is not installed (apt-get install gnugo)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread: on a busy small machine, torch's spinning worker threads slow the
+    small networks of the tests down by orders of magnitude."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
