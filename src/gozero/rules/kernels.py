@@ -512,36 +512,13 @@ def full_hash(ints, nn, zob):
 
 
 @njit(cache=True)
-def random_move(ints, bits, nbr, diag, zob, ko_rule, allow_suicide, hist_hash, hist_turn, hist_len,
-                cand):
-    """A uniformly random legal move for the colour to move that does not fill its own
-    single-point eye; pass (NN) when there is none. ``cand`` is scratch of length NN."""
-    nn = nbr.shape[0]
-    color = ints[4 * nn + S_TO_MOVE]
-    n = 0
-    for p in range(nn):
-        if ints[p] == EMPTY:
-            cand[n] = p
-            n += 1
-    while n > 0:
-        i = np.random.randint(n)
-        p = cand[i]
-        if (not is_eyelike(ints, nbr, diag, p, color)) and is_legal(
-                ints, bits, nbr, zob, p, ko_rule, allow_suicide, hist_hash, hist_turn, hist_len):
-            return p
-        n -= 1
-        cand[i] = cand[n]
-    return nn
-
-
-@njit(cache=True)
 def playout_move(ints, bits, nbr, diag, empty, n_empty):
     """A uniformly random legal move (simple ko, no suicide) that does not fill the mover's
     own single-point eye, drawn from the empty points ``empty[:n_empty]``; NN (pass) when
     there is none. Returns ``(move, index of the move in empty)`` (index -1 for pass).
 
-    The fast path of random playouts: same answer as ``random_move`` with ``KO_SIMPLE`` and
-    no suicide, but without hashing, and the caller keeps ``empty`` up to date between
+    The fast path of random playouts: the same legality as ``is_legal`` with ``KO_SIMPLE``
+    and no suicide, but without hashing, and the caller keeps ``empty`` up to date between
     moves. Rejected points are swapped to the back of ``empty[:n_empty]`` (the set of
     points it holds does not change).
     """

@@ -23,7 +23,6 @@ import numpy as np
 from gozero.net.features import LAST_MOVES, NUM_GLOBALS, NUM_PLANES
 from gozero.net.inference import NetEvaluator
 from gozero.rules import geometry
-from gozero.rules import kernels as K
 
 from . import tree as T
 
@@ -348,4 +347,4 @@ def root_inputs(game) -> tuple[np.ndarray, np.ndarray]:
     return prev, np.asarray(before, np.int32)
 
 
-__all__ = ["BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "root_inputs", "K"]
+__all__ = ["BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "root_inputs"]
