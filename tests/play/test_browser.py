@@ -91,6 +91,9 @@ def test_play_a_game_analyse_and_download(live_server, browser_page, tmp_path):
     # pass until the game ends; the score is shown
     for _ in range(60):
         wait_idle(page)
+        # the game may have just ended (pass disabled) a moment before the result is drawn
+        page.wait_for_function("() => document.getElementById('result').textContent.trim() !== ''"
+                               " || !document.getElementById('pass').disabled")
         if page.text_content("#result").strip():
             break
         page.click("#pass")
