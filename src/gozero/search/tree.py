@@ -208,8 +208,10 @@ def _gumbel_root_select(prior, legal, nsa, wsa, value, gumbel, b, considered, c_
 
 
 @njit(cache=True)
-def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, remove_vloss):
-    """Add value ``v`` (node's side to move) along the path; optionally undo virtual loss."""
+def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, visit):
+    """Walk from ``node`` up to the root undoing the virtual loss of the descent; with
+    ``visit`` = 1 also add one visit of value ``v`` (``node``'s side to move, negated at
+    each level). ``visit`` = 0 only undoes the virtual loss (a discarded descent)."""
     n = node
     while True:
         p = parent[b, n]
@@ -217,24 +219,8 @@ def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, remove_vloss):
             break
         a = parent_action[b, n]
         v = -v
-        if remove_vloss:
-            nsa[b, p, a] -= vloss
-            wsa[b, p, a] += vloss
-        nsa[b, p, a] += 1
-        wsa[b, p, a] += v
-        n = p
-
-
-@njit(cache=True)
-def _undo_vloss(parent, parent_action, nsa, wsa, b, node, vloss):
-    n = node
-    while True:
-        p = parent[b, n]
-        if p < 0:
-            break
-        a = parent_action[b, n]
-        nsa[b, p, a] -= vloss
-        wsa[b, p, a] += vloss
+        nsa[b, p, a] += visit - vloss
+        wsa[b, p, a] += vloss + visit * v
         n = p
 
 
@@ -305,18 +291,18 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
                     break
                 n = c
             if collided:
-                _undo_vloss(parent, parent_action, nsa, wsa, b, n, vloss)
+                _backup(parent, parent_action, nsa, wsa, b, n, 0.0, vloss, 0)
                 continue
             if created < 0:
                 # reached a terminal node: back up its result again
-                _backup(parent, parent_action, nsa, wsa, b, n, value[b, n], vloss, True)
+                _backup(parent, parent_action, nsa, wsa, b, n, value[b, n], vloss, 1)
                 continue
             row = ints[b, created]
             if row[4 * nn + K.S_PASSES] >= 2:
                 state[b, created] = TERMINAL
                 v = terminal_value(row, nn, nbr, komi)
                 value[b, created] = v
-                _backup(parent, parent_action, nsa, wsa, b, created, v, vloss, True)
+                _backup(parent, parent_action, nsa, wsa, b, created, v, vloss, 1)
                 continue
             hh = np.empty(1, np.uint64)
             ht = np.empty(1, np.int8)
@@ -354,7 +340,7 @@ def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, stat
         value[b, n] = values[i]
         state[b, n] = EXPANDED
         if backup:
-            _backup(parent, parent_action, nsa, wsa, b, n, values[i], vloss, True)
+            _backup(parent, parent_action, nsa, wsa, b, n, values[i], vloss, 1)
 
 
 @njit(cache=True)
