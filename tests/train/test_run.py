@@ -73,8 +73,73 @@ def test_alternating_run_writes_its_directory(tmp_path):
         TrainingRun.create(tmp_path, cfg)
 
 
+def test_train_only_goes_on_from_the_checkpoint_without_selfplay(tmp_path):
+    cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    run.run()
+    step0, games0, pos0 = run.trainer.step, run.games, run.positions
+    names0, _ = _games_on_disk(tmp_path)
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    r = subprocess.run(_train_cmd("--resume", str(tmp_path), "--train-steps", "7", "--set", "train.lr=0.0005",
+                                  "--set", "train.warmup_steps=0"),
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"now at step {step0 + 7}" in " ".join(r.stderr.split())
+    data = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=False)
+    assert data["step"] == step0 + 7 and data["games"] == games0 and data["positions"] == pos0
+    assert data["generation"] == 1 and data["config"]["train"]["lr"] == 0.0005
+    assert any(not torch.equal(before[k], data["model"][k]) for k in before)
+    assert _games_on_disk(tmp_path)[0] == names0  # no self-play happened
+    row = _metrics(tmp_path)[-1]
+    assert row["phase"] == "train_only" and row["step"] == step0 + 7 and row["lr"] == pytest.approx(0.0005)
+    # checkpoints every few steps: 7 steps in rounds of 3 write three snapshots
+    resumed = TrainingRun.resume(tmp_path, log=lambda s: None)
+    assert resumed.train_only(7, checkpoint_every=3) == 7
+    assert [x["train_steps"] for x in _metrics(tmp_path)[-3:]] == [3, 3, 1]
+    assert (tmp_path / "checkpoints" / f"step_{step0 + 14:08d}.pt").exists()
+    bad = subprocess.run(_train_cmd("--preset", "tiny", "--train-steps", "5"), capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "--train-steps needs --resume" in bad.stderr
+    empty = TrainingRun.create(tmp_path / "fresh", cfg, log=lambda s: None)
+    with pytest.raises(ValueError, match="no self-play data"):
+        empty.train_only(3)
+
+
+def test_export_model_writes_a_small_model_file_that_plays_the_same(tmp_path):
+    from gozero.net.features import NUM_GLOBALS, NUM_PLANES
+    from gozero.net.inference import load_checkpoint_model
+
+    cfg = load_config(preset="tiny", overrides=FAST)
+    TrainingRun.create(tmp_path / "run", cfg, log=lambda s: None)
+    latest = tmp_path / "run" / "checkpoints" / "latest.pt"
+    out = tmp_path / "model.pt"
+    r = subprocess.run(_gozero_cmd("export-model", str(latest), str(out), "--source", "test run"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    data = torch.load(out, weights_only=False)
+    assert set(data) == {"model", "net", "step", "generation", "games", "positions", "hours", "source"}
+    assert data["source"] == "test run" and data["step"] == 0
+    assert all(v.dtype == torch.float16 for v in data["model"].values() if v.is_floating_point())
+    assert out.stat().st_size < 0.6 * latest.stat().st_size  # no optimizer state, half the bytes per weight
+    full, _ = load_checkpoint_model(latest)
+    half, _ = load_checkpoint_model(out)
+    assert next(half.parameters()).dtype == torch.float32  # loaded back into fp32
+    x = torch.rand(4, NUM_PLANES, cfg.game.size, cfg.game.size).round()
+    g = torch.zeros(4, NUM_GLOBALS)
+    with torch.no_grad():
+        a, b = full(x, g), half(x, g)
+    assert torch.allclose(a["policy"], b["policy"], atol=2e-2) and not torch.equal(a["policy"], b["policy"])
+    bad = subprocess.run(_gozero_cmd("export-model", str(tmp_path / "none.pt"), str(tmp_path / "x.pt")),
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "none.pt" in bad.stderr and not (tmp_path / "x.pt").exists()
+
+
+def _gozero_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gozero.cli", *args]
+
+
 def _train_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gozero.cli", "train", *args]
+    return _gozero_cmd("train", *args)
 
 
 @pytest.mark.slow

@@ -56,6 +56,28 @@ def save_model_file(model: torch.nn.Module, net: NetConfig, path: Path, **meta) 
     atomic_torch_save({"model": state, "net": asdict(net), **meta}, path)
 
 
+META_KEYS = ("step", "generation", "games", "positions", "hours", "source")
+
+
+def export_model(src: Path, dst: Path, half: bool = True, source: str | None = None) -> dict:
+    """Write the model of checkpoint ``src`` (a run's latest.pt, a snapshot or a model file)
+    as a model-only file for shipping: weights (fp16 with ``half``: half the size, loaded
+    back into fp32), the net shape and the training counters; no optimizer or RNG state.
+    Returns the metadata written."""
+    data = torch.load(Path(src), map_location="cpu", weights_only=False)
+    if not isinstance(data, dict) or "model" not in data or "net" not in data:
+        raise ValueError(f"{src} is not a gozero checkpoint (no 'model'/'net' entries)")
+    state = {k: (v.half() if half and v.is_floating_point() else v.float() if v.is_floating_point() else v)
+             for k, v in data["model"].items()}
+    meta = {k: data[k] for k in META_KEYS if k in data}
+    if "hours" not in meta and "seconds" in data:
+        meta["hours"] = data["seconds"] / 3600
+    if source is not None:
+        meta["source"] = source
+    atomic_torch_save({"model": state, "net": data["net"], **meta}, Path(dst))
+    return meta
+
+
 class TrainingRun:
     """One run directory: create it from a config, or resume it."""
 
@@ -209,6 +231,52 @@ class TrainingRun:
         else:
             self._run_alternating(on_generation, should_stop)
 
+    def train_only(self, steps: int, checkpoint_every: int = 200,
+                   on_round: Callable[[dict], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> int:
+        """Train ``steps`` more steps on the run's replay window without new self-play.
+
+        For the end of a run: a learning-rate drop (``--set train.lr=...``) on the newest
+        window. The window is sized by the run's whole history (``self.positions``), so it is
+        the window the last generation trained on when the shards are still on disk. A
+        checkpoint (and a metrics row with ``phase = "train_only"``) follows every
+        ``checkpoint_every`` steps, so a killed call loses at most that many steps; the
+        caller asks for the remaining ones again. Returns the steps done."""
+        if steps < 1:
+            raise ValueError(f"train-only steps must be >= 1, not {steps}")
+        cfg = self.cfg
+        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
+                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        n_window = window.refresh(self.positions)
+        if not n_window:
+            raise ValueError(f"{self.dir} has no self-play data to train on (no shards or pending games)")
+        done = 0
+        while done < steps and not (should_stop is not None and should_stop()):
+            chunk = min(checkpoint_every, steps - done)
+            t0 = time.monotonic()
+            losses: dict[str, float] = {}
+            for _ in range(chunk):
+                stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
+                for k, v in stats.items():
+                    losses[k] = losses.get(k, 0.0) + v / chunk
+            dt = time.monotonic() - t0
+            done += chunk
+            self.train_seconds += dt
+            self.seconds += dt
+            self.save_checkpoint()
+            row = {
+                "generation": self.generation, "step": self.trainer.step, "games": self.games,
+                "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                "phase": "train_only", "train_steps": chunk,
+                "train_samples_per_s": chunk * cfg.train.batch_size / max(dt, 1e-9),
+                **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
+                "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
+            }
+            self._log_metrics(row)
+            if on_round is not None:
+                on_round(row)
+        return done
+
     def _run_alternating(self, on_generation: Callable[[dict], None] | None,
                          should_stop: Callable[[], bool] | None) -> None:
         cfg = self.cfg
@@ -234,7 +302,7 @@ class TrainingRun:
             t1 = time.monotonic()
             self.games += new_games
             self.positions += new_pos
-            n_window = window.refresh()
+            n_window = window.refresh(self.positions)
             steps, losses = self._train_round(window, new_pos)
             t2 = time.monotonic()
             self.generation += 1
@@ -334,7 +402,7 @@ class TrainingRun:
             while self._budget_left(should_stop):
                 t0 = time.monotonic()
                 while True:
-                    n_window = window.refresh()
+                    n_window = window.refresh(self.positions)
                     if window.total_positions - seen >= cfg.run.generation_positions:
                         break
                     if not any(p.is_alive() for p in procs):
