@@ -17,11 +17,14 @@ import numpy as np
 
 from gozero.net.inference import NetEvaluator, load_checkpoint_model
 from gozero.rules import Game
+from gozero.rules.game import geometry
 
 from .mcts import BatchedSearch, SearchConfig, root_inputs
 from .player import RESIGN, Analysis, MoveInfo
 
 DEFAULT_VISITS = 200
+OPEN_ENDED_BYTES = 512 * 2**20  # tree memory of a time- or stop-bounded search
+OPEN_ENDED_MAX_NODES = 2**18
 
 
 class MCTSPlayer:
@@ -56,12 +59,14 @@ class MCTSPlayer:
         return cls(ev, visits=visits, seconds=seconds, temperature=temperature, seed=seed, name=name)
 
     # -- search plumbing ------------------------------------------------------------------
-    def _ensure_search(self, game: Game) -> BatchedSearch:
+    def _ensure_search(self, game: Game, nodes: int) -> BatchedSearch:
+        """The one-game search for this game's rules, with room for at least ``nodes``
+        nodes (a bigger tree is kept; a smaller one is replaced, losing the reused tree)."""
         s = self._search
         if s is None or s.size != game.size or s.komi != float(game.rules.komi) \
-                or s.allow_suicide != game.rules.suicide:
+                or s.allow_suicide != game.rules.suicide or s.M < nodes:
             s = BatchedSearch(self.ev, game.size, 1, self.config, komi=game.rules.komi,
-                              allow_suicide=game.rules.suicide, max_nodes=self._max_nodes(),
+                              allow_suicide=game.rules.suicide, max_nodes=max(nodes, self._max_nodes()),
                               seed=int(self.rng.integers(2**31)))
             self._search = s
             self._key = None
@@ -71,11 +76,20 @@ class MCTSPlayer:
         budget = self.visits or 2000
         return max(4 * budget + 64, 1024)
 
-    def _prepare(self, game: Game) -> BatchedSearch:
-        s = self._ensure_search(game)
-        if self.visits and s.M < self.visits + 64:
-            self._search = None
-            s = self._ensure_search(game)
+    @staticmethod
+    def open_ended_nodes(size: int) -> int:
+        """Tree size for a search bounded by time or a stop signal (GTP analysis, --time):
+        as many nodes as fit in about ``OPEN_ENDED_BYTES`` at this board size (9x9: 262,144,
+        19x19: about 16,000), so analysis goes on growing well past any visits setting."""
+        a = size * size + 1
+        geo = geometry(size)
+        per_node = a * 17 + geo.ints_len * 4 + geo.bits_len * 8 + 16
+        return int(min(OPEN_ENDED_MAX_NODES, max(8192, OPEN_ENDED_BYTES // per_node)))
+
+    def _prepare(self, game: Game, target: int | None) -> BatchedSearch:
+        nodes = target + 64 + 4 * self.config.leaves_per_game if target is not None \
+            else self.open_ended_nodes(game.size)
+        s = self._ensure_search(game, nodes)
         key_now = (game.size, tuple(game.setup), tuple(game.moves))
         prev, last = root_inputs(game)
         reused = False
@@ -99,11 +113,11 @@ class MCTSPlayer:
     def _search_root(self, game: Game, visits: int | None, seconds: float | None,
                      on_update: Callable[[Analysis], None] | None, interval: float,
                      stop: threading.Event | None) -> BatchedSearch:
-        s = self._prepare(game)
+        target = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
+        s = self._prepare(game, target if stop is None else None)
         start = time.monotonic()
         last_report = start
         chunk = max(1, self.config.leaves_per_game)
-        target = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
         done = int(s.nsa[0, 0].sum())
         while True:
             if stop is not None and stop.is_set():
