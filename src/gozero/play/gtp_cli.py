@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def gtp(model: str = typer.Option(None, help="model checkpoint, or 'random' (default: the shipped 9x9 model "
                                                  "if there is one, else random)"),
-            visits: int = typer.Option(None, help="search visits per move"),
+            visits: int = typer.Option(None, help="search visits per move (default 1000 with --time unset)"),
             time: float = typer.Option(None, "--time", help="seconds per move (a cap when the clock allows more)"),
             temperature: float = typer.Option(0.0, help="move-choice temperature (0 = best move)"),
             seed: int = typer.Option(None, help="random seed"),

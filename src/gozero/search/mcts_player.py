@@ -20,9 +20,8 @@ from gozero.rules import Game
 from gozero.rules.game import geometry
 
 from .mcts import BatchedSearch, SearchConfig, root_inputs
-from .player import RESIGN, Analysis, MoveInfo
+from .player import DEFAULT_VISITS, RESIGN, Analysis, MoveInfo
 
-DEFAULT_VISITS = 200
 OPEN_ENDED_BYTES = 512 * 2**20  # tree memory of a time- or stop-bounded search
 OPEN_ENDED_MAX_NODES = 2**18
 

@@ -32,7 +32,7 @@ from gozero.rules import Game, IllegalMove, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import CoordError, from_gtp, to_gtp
 from gozero.rules.sgf import SgfError, game_to_sgf, load_sgf, rules_from_name
-from gozero.search.player import RESIGN, Analysis, Player
+from gozero.search.player import DEFAULT_VISITS, RESIGN, Analysis, Player
 
 from .store import EvalPoint, GameRecord, GameStore
 
@@ -92,7 +92,7 @@ class StrictModel(BaseModel):
 
 
 class StrengthIn(StrictModel):
-    visits: int | None = Field(default=64, ge=1, le=100_000, description="search visits per move")
+    visits: int | None = Field(default=DEFAULT_VISITS, ge=1, le=100_000, description="search visits per move")
     seconds: float | None = Field(default=None, gt=0, le=600, description="seconds per move")
     weak: bool = Field(default=False, description="fewer visits and moves sampled at temperature 1")
 
