@@ -55,9 +55,11 @@ def test_replay_window_keeps_the_newest_positions_and_samples_shapes(tmp_path):
     assert batch["planes"].shape == (32, NUM_PLANES, SIZE, SIZE) and batch["planes"].max() <= 1
     assert batch["policy"].shape == (32, NN + 1) and batch["ownership"].shape == (32, NN)
     assert batch["value"].shape == (32, 3) and batch["globals"].shape == (32, NUM_GLOBALS)
-    # sized by the run's history when older shards are gone: window_size(5000, 60, 150) = 150
-    grown = ReplayWindow(tmp_path, SIZE, window_min=60, window_max=150, seed=0)
-    assert 60 <= grown.refresh() < 60 + 50 and grown.refresh(run_positions=5000) >= 150
+    # sized by the run's history when older shards are gone: 200 positions on disk want a
+    # window of 106 (whole files: fewer than 200), a run of 5,000 positions wants 910 (all)
+    grown = ReplayWindow(tmp_path, SIZE, window_min=60, window_max=10_000, seed=0)
+    assert window_size(200, 60, 10_000) == 106 and window_size(5000, 60, 10_000) == 910
+    assert 106 <= grown.refresh() < 200 and grown.refresh(run_positions=5000) == 200
     empty = ReplayWindow(tmp_path / "none", SIZE, 10, 10)
     assert empty.refresh() == 0
     with pytest.raises(RuntimeError, match="empty"):
