@@ -25,7 +25,7 @@ from gozero.net.inference import NetEvaluator
 from gozero.rules import BLACK, Game, Rules
 from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
 
-from .shards import ShardWriter
+from .shards import ShardWriter, outcome_targets
 
 
 @dataclass
@@ -193,24 +193,13 @@ class SelfPlay:
                 st.would_resign += 1
                 st.false_resign += winner == slot.would_resign_color
         if n and self.writer is not None:
-            to_move = np.asarray(slot.to_move)
-            value = np.zeros((n, 3), np.float32)
-            if winner == 0:
-                value[:, 1] = 1
-            else:
-                value[to_move == winner, 0] = 1
-                value[to_move != winner, 2] = 1
-            sign = np.where(to_move == BLACK, 1.0, -1.0).astype(np.float32)
-            own = np.where(owner == BLACK, 1, np.where(owner == 0, 0, -1)).astype(np.int8)
             settled = not slot.resigned_color and not capped
             arrays = {
                 "planes": np.stack(slot.planes),
                 "globals": np.stack(slot.globals).astype(np.float32),
                 "policy": np.stack(slot.policy),
                 "policy_weight": np.ones(n, np.float32),
-                "value": value,
-                "ownership": (own[None, :] * sign[:, None]).astype(np.int8),
-                "score": (score * sign).astype(np.float32),
+                **outcome_targets(slot.to_move, winner, owner, score),
                 "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
             }
             self.writer.add_game(arrays, self.size)

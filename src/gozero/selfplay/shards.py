@@ -27,8 +27,28 @@ from pathlib import Path
 
 import numpy as np
 
+from gozero.rules import BLACK
+
 FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight")
 _SHARD_RE = re.compile(r"shard_(?:([a-z0-9]+)_)?(\d{6})\.npz$")
+
+
+def outcome_targets(to_move: np.ndarray, winner: int, owner: np.ndarray, score: float) -> dict[str, np.ndarray]:
+    """A game's result as per-position targets, each from the side to move's view:
+    ``value`` win/draw/loss one-hot (``winner`` 0 is a draw), ``ownership`` (+1 own, -1 the
+    opponent's, 0 neutral; ``owner`` holds colours 1/2/0 per point) and ``score``
+    (``score`` is black's area lead after komi). ``to_move`` holds each position's colour."""
+    to_move = np.asarray(to_move)
+    value = np.zeros((len(to_move), 3), np.float32)
+    if winner == 0:
+        value[:, 1] = 1
+    else:
+        value[to_move == winner, 0] = 1
+        value[to_move != winner, 2] = 1
+    sign = np.where(to_move == BLACK, 1.0, -1.0).astype(np.float32)
+    own = np.where(owner == BLACK, 1, np.where(owner == 0, 0, -1)).astype(np.int8)
+    return {"value": value, "ownership": (own[None, :] * sign[:, None]).astype(np.int8),
+            "score": (score * sign).astype(np.float32)}
 
 
 def atomic_savez(path: Path, **arrays) -> None:

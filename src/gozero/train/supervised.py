@@ -29,7 +29,7 @@ import torch
 from gozero.net.features import NUM_PLANES, encode_game
 from gozero.rules import BLACK, Game, IllegalMove
 from gozero.rules.sgf import SgfError, SgfGame, read_sgf_file, rules_from_name
-from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays
+from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays, outcome_targets
 
 from .config import RunConfig
 from .replay import ReplayWindow
@@ -109,17 +109,8 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
             return None
         winner = BLACK if score > 0 else (3 - BLACK if score < 0 else 0)
     n, nn = len(moves), game.position.geo.nn
-    tm = np.asarray(to_move)
-    value = np.zeros((n, 3), np.float32)
-    if winner == 0:
-        value[:, 1] = 1
-    else:
-        value[tm == winner, 0] = 1
-        value[tm != winner, 2] = 1
     policy = np.zeros((n, nn + 1), np.float16)
     policy[np.arange(n), moves] = 1
-    sign = np.where(tm == BLACK, 1.0, -1.0).astype(np.float32)
-    own = np.where(owner == BLACK, 1, np.where(owner == 0, 0, -1)).astype(np.int8)
     # settled: two passes, and the area score agrees with a numeric RE in sign (GNU Go-style
     # records leave dead stones on the board; their Tromp-Taylor count would mislead)
     margin = _result_margin(record.result)
@@ -129,9 +120,7 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
         "globals": np.stack(globs).astype(np.float32),
         "policy": policy,
         "policy_weight": np.ones(n, np.float32),
-        "value": value,
-        "ownership": (own[None, :] * sign[:, None]).astype(np.int8),
-        "score": (score * sign).astype(np.float32),
+        **outcome_targets(to_move, winner, owner, score),
         "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
     }
 
