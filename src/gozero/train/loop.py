@@ -67,8 +67,8 @@ def export_model(src: Path, dst: Path, half: bool = True, source: str | None = N
     data = torch.load(Path(src), map_location="cpu", weights_only=False)
     if not isinstance(data, dict) or "model" not in data or "net" not in data:
         raise ValueError(f"{src} is not a gozero checkpoint (no 'model'/'net' entries)")
-    state = {k: (v.half() if half and v.is_floating_point() else v.float() if v.is_floating_point() else v)
-             for k, v in data["model"].items()}
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in data["model"].items()}
     meta = {k: data[k] for k in META_KEYS if k in data}
     if "hours" not in meta and "seconds" in data:
         meta["hours"] = data["seconds"] / 3600
@@ -214,14 +214,18 @@ class TrainingRun:
         cfg = self.cfg
         steps = int(np.clip(round(cfg.train.sample_reuse * new_pos / cfg.train.batch_size),
                             cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
-        losses: dict[str, float] = {}
         if not len(window):
-            return 0, losses
+            return 0, {}
+        return steps, self._train_steps(window, steps)
+
+    def _train_steps(self, window: ReplayWindow, steps: int) -> dict[str, float]:
+        """``steps`` training steps on batches from ``window``; the mean of each loss."""
+        losses: dict[str, float] = {}
         for _ in range(steps):
-            stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
+            stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
             for k, v in stats.items():
                 losses[k] = losses.get(k, 0.0) + v / steps
-        return steps, losses
+        return losses
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> None:
@@ -254,11 +258,7 @@ class TrainingRun:
         while done < steps and not (should_stop is not None and should_stop()):
             chunk = min(checkpoint_every, steps - done)
             t0 = time.monotonic()
-            losses: dict[str, float] = {}
-            for _ in range(chunk):
-                stats = self.trainer.train_step(window.sample(cfg.train.batch_size))
-                for k, v in stats.items():
-                    losses[k] = losses.get(k, 0.0) + v / chunk
+            losses = self._train_steps(window, chunk)
             dt = time.monotonic() - t0
             done += chunk
             self.train_seconds += dt
