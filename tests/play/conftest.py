@@ -19,7 +19,7 @@ import pytest
 
 from gozero.rules import Game
 from gozero.rules import kernels as K
-from gozero.search.player import Analysis, MoveInfo
+from gozero.search.player import Analysis, MoveInfo, SearchLimits
 
 
 class DoubleAnalysisPlayer:
@@ -47,7 +47,7 @@ class DoubleAnalysisPlayer:
         weights[nn] = 0.5
         return weights / weights.sum()
 
-    def genmove(self, game: Game) -> int:
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
         self.calls.append(("genmove", None))
         if self.delay:
             time.sleep(self.delay)
@@ -55,8 +55,9 @@ class DoubleAnalysisPlayer:
         best = int(np.argmax(priors[:-1]))
         return best if priors[best] > 0 else game.pass_move
 
-    def analyze(self, game: Game, visits: int | None = None, seconds: float | None = None, on_update=None,
-                interval: float = 1.0, stop=None) -> Analysis:
+    def analyze(self, game: Game, limits: SearchLimits | None = None, on_update=None, stop=None,
+                interval: float = 1.0) -> Analysis:
+        visits = limits.visits if limits is not None else None
         self.calls.append(("analyze", visits))
         priors = self._priors(game)
         nn = game.position.geo.nn

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from gozero.play.gtp import GtpEngine, free_handicap_points
 from gozero.play.timecontrol import TimeControl
 from gozero.rules import BLACK, WHITE, Game, Rules, from_gtp, to_gtp
-from gozero.search.player import Analysis, MoveInfo
+from gozero.search.player import Analysis, MoveInfo, SearchLimits
 from gozero.search.random_player import RandomPlayer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +49,7 @@ class FakeAnalysisPlayer:
 
     def __init__(self, updates: int = 400, n_moves: int = 4, ownership: bool = True):
         self.updates, self.n_moves, self.with_ownership = updates, n_moves, ownership
-        self.visits: int | None = 16
-        self.seconds: float | None = None
+        self.limits = SearchLimits(visits=16)
         self.seen_seconds: list[float | None] = []
         self.analysed_turns: list[int] = []
 
@@ -68,9 +67,9 @@ class FakeAnalysisPlayer:
         return Analysis(moves=infos, policy=policy, winrate=0.6, score_lead=2.5, ownership=own,
                         visits=sum(m.visits for m in infos))
 
-    def analyze(self, game: Game, visits: int | None = None, seconds: float | None = None, on_update=None,
-                interval: float = 1.0, stop: threading.Event | None = None) -> Analysis:
-        self.seen_seconds.append(seconds)
+    def analyze(self, game: Game, limits: SearchLimits | None = None, on_update=None,
+                stop: threading.Event | None = None, interval: float = 1.0) -> Analysis:
+        self.seen_seconds.append(limits.seconds if limits is not None else None)
         self.analysed_turns.append(game.to_move)
         step = 0
         if on_update is not None:
@@ -84,23 +83,22 @@ class FakeAnalysisPlayer:
                     time.sleep(interval)
         return self.build(game, step + 1)
 
-    def genmove(self, game: Game) -> int:
-        self.seen_seconds.append(self.seconds)
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
+        self.seen_seconds.append(limits.seconds if limits is not None else None)
         return self.build(game, 0).moves[0].move
 
 
 class ClockedRandomPlayer(RandomPlayer):
-    """A random player with the ``seconds``/``visits`` knobs a search player has."""
+    """A random player with the default limits a search player has."""
 
     def __init__(self, seed: int = 0):
         super().__init__(seed)
-        self.seconds: float | None = None
-        self.visits: int | None = 100
+        self.limits = SearchLimits(visits=100)
         self.seen: list[float | None] = []
 
-    def genmove(self, game: Game) -> int:
-        self.seen.append(self.seconds)
-        return super().genmove(game)
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
+        self.seen.append(limits.seconds if limits is not None else None)
+        return super().genmove(game, limits)
 
 
 # ------------------------------------------------------------------------------------------
@@ -365,7 +363,7 @@ def test_genmove_resign_is_answered_resign() -> None:
     class Resigner:
         name = "resigner"
 
-        def genmove(self, game: Game) -> int:
+        def genmove(self, game: Game, limits=None) -> int:
             return -1
 
     e = make_engine(Resigner())
@@ -377,7 +375,7 @@ def test_illegal_move_from_player_becomes_pass() -> None:
     class Broken:
         name = "broken"
 
-        def genmove(self, game: Game) -> int:
+        def genmove(self, game: Game, limits=None) -> int:
             return 0
 
     e = make_engine(Broken())
@@ -483,7 +481,7 @@ def test_final_status_from_ownership() -> None:
 
 def test_cleanup_genmove_captures_dead_stones_before_passing() -> None:
     class PassingAnalyst(FakeAnalysisPlayer):
-        def genmove(self, game: Game) -> int:
+        def genmove(self, game: Game, limits=None) -> int:
             return game.position.geo.nn
 
     e = make_engine(PassingAnalyst())
@@ -604,7 +602,7 @@ def test_clock_is_kept_without_time_left() -> None:
     assert tc.clocks[BLACK].main == 10 and not tc.clocks[BLACK].in_byoyomi
 
 
-def test_genmove_uses_time_budget_and_restores_player_limit() -> None:
+def test_genmove_passes_time_budget_as_limits() -> None:
     player = ClockedRandomPlayer(2)
     e = make_engine(player)
     ok(e, "genmove b")
@@ -612,16 +610,16 @@ def test_genmove_uses_time_budget_and_restores_player_limit() -> None:
     ok(e, "time_settings 60 0 0")
     ok(e, "genmove w")
     assert player.seen[-1] is not None and 0 < player.seen[-1] < 60
-    assert player.seconds is None  # restored
+    assert player.limits.seconds is None  # the player's own limits are never written
     ok(e, "time_left b 5 0")
     ok(e, "genmove b")
     assert 0 < player.seen[-1] < 5
-    player.seconds = 0.2
+    player.limits = SearchLimits(seconds=0.2)
     e2 = make_engine(player)
     ok(e2, "time_settings 600 0 0")
     ok(e2, "genmove b")
     assert player.seen[-1] == pytest.approx(0.2)  # a --time cap stays a cap
-    assert player.seconds == pytest.approx(0.2)
+    assert player.limits.seconds == pytest.approx(0.2)
 
 
 # ------------------------------------------------------------------------------------------

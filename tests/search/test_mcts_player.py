@@ -9,7 +9,7 @@ from gozero.net.inference import NetOutput
 from gozero.rules import BLACK, Game, Rules, from_gtp
 from gozero.search.mcts import SearchConfig
 from gozero.search.mcts_player import DEFAULT_VISITS, MCTSPlayer
-from gozero.search.player import RESIGN
+from gozero.search.player import RESIGN, SearchLimits
 
 
 class ColourEvaluator:
@@ -63,7 +63,7 @@ def test_genmove_spends_the_visit_budget_and_reuses_the_tree():
     a2 = p.analyze(g)
     # the tree was kept: the new root started with the visits its subtree already had
     assert kept > 20 and a2.visits >= 120 and ev.evaluations - before <= 120 - kept // 2
-    assert DEFAULT_VISITS == _player(ev).visits
+    assert DEFAULT_VISITS == _player(ev).limits.visits
 
 
 def test_open_ended_analysis_grows_past_the_play_budget():
@@ -81,7 +81,7 @@ def test_open_ended_analysis_grows_past_the_play_budget():
         if a.visits >= 3000:
             stop.set()
 
-    a = p.analyze(g, seconds=120.0, on_update=on_update, interval=0.0, stop=stop)
+    a = p.analyze(g, SearchLimits(seconds=120.0), on_update=on_update, interval=0.0, stop=stop)
     assert a.visits >= 3000 and stop.is_set()  # analysis went on far past the play tree's size
     assert p._search.M >= MCTSPlayer.open_ended_nodes(9) > 100_000
     assert 15_000 < MCTSPlayer.open_ended_nodes(19) < MCTSPlayer.open_ended_nodes(9)

@@ -12,7 +12,6 @@ search thread until the next line arrives on stdin.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import math
 import os
@@ -32,7 +31,7 @@ from gozero.rules import BLACK, WHITE, Game, IllegalMove, Rules, fixed_handicap_
 from gozero.rules.coords import GTP_COLUMNS
 from gozero.rules.game import MAX_SIZE, MIN_SIZE, render_board
 from gozero.rules.sgf import SgfError, game_to_sgf, read_sgf_file
-from gozero.search.player import RESIGN, Analysis, Player
+from gozero.search.player import RESIGN, Analysis, Player, SearchLimits
 
 from .timecontrol import TimeControl
 
@@ -142,7 +141,6 @@ class GtpEngine:
         self.engine_colors: set[int] = set()
         self.quit = False
         self._cmd_id = ""
-        self._base_seconds = getattr(player, "seconds", None)
         self._base_visits = getattr(player, "visits", None)
         self._write_lock = threading.Lock()
         self._capture: list[str] | None = None
@@ -273,36 +271,24 @@ class GtpEngine:
         probe.position.to_move = color
         return probe
 
-    def _limits(self, color: int) -> float | None:
-        """Seconds for the next move of ``color`` by the clock (None: no clock), and set the
-        player's ``seconds`` accordingly when it has one."""
+    def _limits(self, color: int) -> SearchLimits:
+        """The limits of the next move of ``color``: the player's own, with the seconds capped
+        by the clock when one runs."""
+        own = getattr(self.player, "limits", None) or SearchLimits()
         budget = self.time.budget(color, len(self.game.moves), self.size * self.size)
-        if budget is not None and hasattr(self.player, "seconds"):
-            base = self._base_seconds
-            self.player.seconds = budget if base is None else min(base, budget)
-        return budget
-
-    def _restore_limits(self) -> None:
-        if hasattr(self.player, "seconds"):
-            self.player.seconds = self._base_seconds
+        if budget is None:
+            return own
+        seconds = budget if own.seconds is None else min(own.seconds, budget)
+        return SearchLimits(visits=own.visits, seconds=max(seconds, 1e-3))
 
     def _has_analysis(self) -> bool:
         return callable(getattr(self.player, "analyze", None))
 
-    def _analyze(self, game: Game, visits: int | None = None, seconds: float | None = None,
+    def _analyze(self, game: Game, limits: SearchLimits | None = None,
                  on_update: Callable[[Analysis], None] | None = None, interval: float = DEFAULT_INTERVAL,
                  stop: threading.Event | None = None) -> Analysis:
-        """Call the player's ``analyze`` with the keyword arguments it accepts."""
-        analyze = self.player.analyze  # type: ignore[attr-defined]
-        kwargs: dict[str, Any] = {"visits": visits, "seconds": seconds, "on_update": on_update,
-                                  "interval": interval, "stop": stop}
-        try:
-            params = inspect.signature(analyze).parameters
-            if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-                kwargs = {k: v for k, v in kwargs.items() if k in params}
-        except (TypeError, ValueError):
-            pass
-        return analyze(game, **kwargs)
+        return self.player.analyze(game, limits, on_update=on_update, stop=stop,  # type: ignore[attr-defined]
+                                   interval=interval)
 
     def _black_ownership(self) -> np.ndarray | None:
         """Ownership (+ black) of the current position from the player's analysis, cached."""
@@ -450,13 +436,12 @@ class GtpEngine:
 
     def _genmove(self, color: int) -> int:
         game = self._set_turn(self.game, color)
-        self._limits(color)
+        limits = self._limits(color)
         start = time.monotonic()
         try:
-            move = self.player.genmove(game)
+            move = self.player.genmove(game, limits)
         finally:
             self.time.spend(color, time.monotonic() - start)
-            self._restore_limits()
         return int(move)
 
     def cmd_genmove(self, args: list[str]) -> str:
@@ -722,16 +707,13 @@ class GtpEngine:
 
         # lz-/kata-analyze on a live input: search until the next line (an hour at most);
         # without one (``handle`` in-process) the player's own limits apply.
-        seconds = ANALYSIS_SECONDS if self._input is not None else None
-        visits = None
+        limits = SearchLimits(seconds=ANALYSIS_SECONDS) if self._input is not None else SearchLimits()
         if genmove:  # a genmove's limits: the player's own, capped by the clock
-            budget = self._limits(req.color)
-            seconds = getattr(self.player, "seconds", budget)
-            visits = getattr(self.player, "visits", None)
+            limits = self._limits(req.color)
 
         def search() -> None:
             try:
-                result[0] = self._analyze(game, visits=visits, seconds=seconds,
+                result[0] = self._analyze(game, limits,
                                           on_update=on_update if req.interval > 0 else None,
                                           interval=req.interval or DEFAULT_INTERVAL, stop=stop)
             except Exception:
@@ -757,7 +739,6 @@ class GtpEngine:
                 self._write(line + "\n")
         if genmove:
             self.time.spend(req.color, time.monotonic() - start)
-            self._restore_limits()
             move = self.size * self.size
             if final is not None and final.moves:
                 move = int(final.moves[0].move)

@@ -20,21 +20,22 @@ from gozero.rules import Game
 from gozero.rules.game import geometry
 
 from .mcts import BatchedSearch, SearchConfig, root_inputs
-from .player import DEFAULT_VISITS, RESIGN, Analysis, MoveInfo
+from .player import DEFAULT_VISITS, RESIGN, Analysis, MoveInfo, SearchLimits
 
 OPEN_ENDED_BYTES = 512 * 2**20  # tree memory of a time- or stop-bounded search
 OPEN_ENDED_MAX_NODES = 2**18
 
 
 class MCTSPlayer:
-    """Plays with a network and tree search. ``visits`` or ``seconds`` bound each move."""
+    """Plays with a network and tree search. ``visits``/``seconds`` are the default
+    `SearchLimits` of a move; `genmove` and `analyze` take their own limits as an argument."""
 
     def __init__(self, evaluator: NetEvaluator, visits: int | None = None, seconds: float | None = None,
                  temperature: float = 0.0, seed: int | None = None, resign_threshold: float = -0.95,
                  config: SearchConfig | None = None, name: str = "gozero", resign_consecutive: int = 3):
         self.ev = evaluator
-        self.visits = visits if visits is not None else (None if seconds else DEFAULT_VISITS)
-        self.seconds = seconds
+        self.limits = SearchLimits(visits=visits if visits is not None else (None if seconds else DEFAULT_VISITS),
+                                   seconds=seconds)
         self.temperature = temperature
         self.resign_threshold = resign_threshold
         self.resign_consecutive = resign_consecutive
@@ -72,7 +73,7 @@ class MCTSPlayer:
         return s
 
     def _max_nodes(self) -> int:
-        budget = self.visits or 2000
+        budget = self.limits.visits or 2000
         return max(4 * budget + 64, 1024)
 
     @staticmethod
@@ -153,19 +154,24 @@ class MCTSPlayer:
                         score_lead=float(r.score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
 
     # -- the Player interface -------------------------------------------------------------
-    def analyze(self, game: Game, visits: int | None = None, seconds: float | None = None,
-                on_update: Callable[[Analysis], None] | None = None, interval: float = 1.0,
-                stop: threading.Event | None = None) -> Analysis:
-        """Search the position; with neither ``visits`` nor ``seconds``, until ``stop``."""
+    def analyze(self, game: Game, limits: SearchLimits | None = None,
+                on_update: Callable[[Analysis], None] | None = None, stop: threading.Event | None = None,
+                interval: float = 1.0) -> Analysis:
+        """Search the position within ``limits``; unbounded limits search until ``stop``
+        (without a ``stop``, the player's default limits apply)."""
+        limits = limits or SearchLimits()
+        if not limits.bounded and stop is None:
+            limits = self.limits
         with self._lock:
-            if visits is None and seconds is None and stop is None:
-                visits = self.visits or DEFAULT_VISITS
-            s = self._search_root(game, visits, seconds, on_update, interval, stop)
+            s = self._search_root(game, limits.visits, limits.seconds, on_update, interval, stop)
             return self._analysis(s, game)
 
-    def genmove(self, game: Game) -> int:
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
+        """The move to play (flat index, NN = pass, or RESIGN) within ``limits`` (default:
+        the player's own)."""
+        limits = limits if limits is not None and limits.bounded else self.limits
         with self._lock:
-            s = self._search_root(game, self.visits, self.seconds, None, 1.0, None)
+            s = self._search_root(game, limits.visits, limits.seconds, None, 1.0, None)
             r = s.root_result(self.temperature)
             v = r.visits[0]
             if v.sum() <= 0:

@@ -19,6 +19,30 @@ DEFAULT_VISITS = 1000  # a search player's visits per move when none are given: 
 # measured setting (about 0.5-0.8 s/move on 2 CPU cores; README, model card)
 
 
+@dataclass(frozen=True)
+class SearchLimits:
+    """How long one search may run: a visit count, seconds, or both (whichever ends first).
+
+    It is an argument of every search (`genmove(game, limits)`, `analyze(game, limits, ...)`),
+    never an attribute of the player: one player serves many games with different budgets.
+    With neither set, a search runs until its ``stop`` event (analysis) or for the player's
+    default budget (`genmove`).
+    """
+
+    visits: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.visits is not None and self.visits < 1:
+            raise ValueError(f"visits must be at least 1, not {self.visits}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"seconds must be positive, not {self.seconds}")
+
+    @property
+    def bounded(self) -> bool:
+        return self.visits is not None or self.seconds is not None
+
+
 @dataclass
 class MoveInfo:
     """One candidate move of an analysis (KataGo analysis field names)."""
@@ -49,9 +73,10 @@ class Player(Protocol):
 
     name: str
 
-    def genmove(self, game: Game) -> int: ...
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int: ...
 
 
 @runtime_checkable
 class AnalysisPlayer(Player, Protocol):
-    def analyze(self, game: Game, visits: int | None = None) -> Analysis: ...
+    def analyze(self, game: Game, limits: SearchLimits | None = None, on_update=None, stop=None,
+                interval: float = 1.0) -> Analysis: ...

@@ -11,6 +11,8 @@ import numpy as np
 from gozero.rules import Game
 from gozero.rules import kernels as K
 
+from .player import SearchLimits
+
 
 class RandomPlayer:
     """Uniform over legal non-eye-filling moves; passes when none is left."""
@@ -19,7 +21,7 @@ class RandomPlayer:
         self.name = "random"
         self.rng = np.random.default_rng(seed)
 
-    def genmove(self, game: Game) -> int:
+    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
         pos = game.position
         geo = pos.geo
         mask = game.legal_mask()[: geo.nn]

@@ -32,7 +32,7 @@ from gozero.rules import Game, IllegalMove, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import CoordError, from_gtp, to_gtp
 from gozero.rules.sgf import SgfError, game_to_sgf, load_sgf, rules_from_name
-from gozero.search.player import DEFAULT_VISITS, RESIGN, Analysis, Player
+from gozero.search.player import DEFAULT_VISITS, RESIGN, Analysis, Player, SearchLimits
 
 from .store import EvalPoint, GameRecord, GameStore
 
@@ -300,7 +300,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
         player = player_of(sess)
         if can_analyze(player):
             try:
-                analysis = player.analyze(game.copy(), visits=min(sess.strength.visits or 64, 200))
+                analysis = player.analyze(game.copy(), SearchLimits(visits=min(sess.strength.visits or 64, 200)))
             except Exception:  # scoring must not fail because the analysis did
                 analysis = None
             if analysis is not None and analysis.ownership is not None:
@@ -492,7 +492,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             game = build_game(rec, ply)
             visits = body.visits or sess.strength.visits or DEFAULT_ANALYSIS_VISITS
             try:
-                analysis = player.analyze(game, visits=visits)
+                analysis = player.analyze(game, SearchLimits(visits=visits))
             except Exception as exc:
                 raise HTTPException(503, f"the analysis failed: {exc}") from exc
             out = analysis_json(sess, analysis, game, ply)
