@@ -416,3 +416,19 @@ def test_groups_come_from_the_incremental_tracking():
     groups = sorted(sorted(x) for x in g.position.groups())
     pts = lambda *vs: sorted(from_gtp(v, 5) for v in vs)  # noqa: E731
     assert groups == sorted([pts("A1", "B1"), pts("D5", "E5"), pts("C3", "C4")])
+
+
+def test_dead_stones_follow_group_mean_ownership() -> None:
+    from gozero.rules import DEAD_THRESHOLD, dead_stones
+
+    g = Game(5)
+    for v in ("B2", "D4", "C2"):  # black string B2-C2, white stone D4
+        g.play(from_gtp(v, 5))
+    own = np.zeros(25)
+    b2, c2, d4 = (from_gtp(v, 5) for v in ("B2", "C2", "D4"))
+    own[b2], own[c2] = -0.9, 0.5  # black string's mean -0.2: alive at the default threshold
+    own[d4] = 0.6  # the white stone sits in black's area: dead
+    mask = dead_stones(g.position, own)
+    assert mask[d4] and not mask[b2] and not mask[c2] and mask.sum() == 1
+    mask = dead_stones(g.position, own, threshold=-0.1)  # a stricter judge kills the black string too
+    assert mask[b2] and mask[c2] and mask[d4] and DEAD_THRESHOLD < -0.1

@@ -27,7 +27,17 @@ from typing import IO
 import numpy as np
 
 from gozero import __version__
-from gozero.rules import BLACK, WHITE, Game, IllegalMove, Rules, fixed_handicap_points, to_gtp
+from gozero.rules import (
+    BLACK,
+    DEAD_THRESHOLD,
+    WHITE,
+    Game,
+    IllegalMove,
+    Rules,
+    dead_stones,
+    fixed_handicap_points,
+    to_gtp,
+)
 from gozero.rules.coords import GTP_COLUMNS
 from gozero.rules.game import MAX_SIZE, MIN_SIZE, render_board
 from gozero.rules.sgf import SgfError, game_to_sgf, read_sgf_file
@@ -39,7 +49,6 @@ log = logging.getLogger("gozero.gtp")
 
 COLORS = {"b": BLACK, "black": BLACK, "w": WHITE, "white": WHITE}
 DASHED_PREFIXES = ("kgs_", "lz_", "kata_", "gogui_")
-DEAD_THRESHOLD = -0.25  # mean ownership (from the stones' colour) below this: dead
 DEFAULT_INTERVAL = 1.0  # seconds between analysis lines when the command gives none
 ANALYSIS_SECONDS = 3600.0  # time limit passed to the player for lz-analyze / kata-analyze
 
@@ -308,22 +317,18 @@ class GtpEngine:
     def _status(self) -> tuple[list[list[int]], list[list[int]]]:
         """(alive, dead) strings: from the ownership estimate when the player has one,
         otherwise Tromp-Taylor (every stone alive)."""
-        stones = self.game.position.stones
         groups = self.game.position.groups()
         own = self._black_ownership()
         if own is None:
             return groups, []
-        alive, dead = [], []
-        for g in groups:
-            sign = 1.0 if stones[g[0]] == BLACK else -1.0
-            (dead if sign * float(own[g].mean()) < DEAD_THRESHOLD else alive).append(g)
-        return alive, dead
+        mask = dead_stones(self.game.position, own)
+        return [g for g in groups if not mask[g[0]]], [g for g in groups if mask[g[0]]]
 
     def _dead_mask(self) -> np.ndarray:
-        mask = np.zeros(self.size * self.size, np.bool_)
-        for g in self._status()[1]:
-            mask[g] = True
-        return mask
+        own = self._black_ownership()
+        if own is None:
+            return np.zeros(self.size * self.size, np.bool_)
+        return dead_stones(self.game.position, own)
 
     def _play_generated(self, color: int, move: int) -> str:
         if move == RESIGN:

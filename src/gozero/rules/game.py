@@ -19,6 +19,8 @@ from .coords import CoordError, from_gtp, to_gtp
 MIN_SIZE, MAX_SIZE = 2, 19
 
 KO_RULES = {"simple": K.KO_SIMPLE, "positional": K.KO_POSITIONAL, "situational": K.KO_SITUATIONAL}
+SCORING_RULES = ("tromp_taylor", "area_dead_removed")
+DEAD_THRESHOLD = -0.3  # a group whose mean ownership for its own colour is below this is dead
 
 
 class IllegalMove(ValueError):
@@ -27,15 +29,24 @@ class IllegalMove(ValueError):
 
 @dataclass(frozen=True)
 class Rules:
-    """Rule options. Defaults: positional superko, no suicide, komi 7.5 (Tromp-Taylor area)."""
+    """Rule options. Defaults: positional superko, no suicide, komi 7.5, Tromp-Taylor area.
+
+    ``scoring``: how a game ended by two passes is counted. ``tromp_taylor`` counts every
+    stone left on the board as alive (self-play, strict servers); ``area_dead_removed``
+    counts area after removing the stones judged dead (GNU Go, Pachi, KGS and people score
+    this way), gozero judging by its ownership estimate (`dead_stones`).
+    """
 
     komi: float = 7.5
     ko: str = "positional"
     suicide: bool = False
+    scoring: str = "tromp_taylor"
 
     def __post_init__(self) -> None:
         if self.ko not in KO_RULES:
             raise ValueError(f"unknown ko rule {self.ko!r}; choose one of {sorted(KO_RULES)}")
+        if self.scoring not in SCORING_RULES:
+            raise ValueError(f"unknown scoring rule {self.scoring!r}; choose one of {list(SCORING_RULES)}")
 
     @property
     def ko_code(self) -> int:
@@ -193,6 +204,14 @@ class Position:
 
     def __str__(self) -> str:
         return render_board(self.stones, self.size, self.last_move)
+
+
+def dead_stones(position: Position, own_black: np.ndarray, threshold: float = DEAD_THRESHOLD) -> np.ndarray:
+    """Bool mask (NN,) of the stones judged dead by an ownership estimate (+ black): every
+    group whose mean ownership for its own colour is below ``threshold``."""
+    nn = position.geo.nn
+    own = np.ascontiguousarray(np.asarray(own_black, np.float64).reshape(-1)[:nn])
+    return K.dead_from_ownership(position.ints, nn, own, float(threshold), np.zeros(nn, np.bool_))
 
 
 def render_board(stones: np.ndarray, size: int, last: int = -1) -> str:

@@ -501,6 +501,26 @@ def area_score(ints, nn, nbr, dead, komi):
 
 
 @njit(cache=True)
+def dead_from_ownership(ints, nn, own_black, threshold, out):
+    """Mark in ``out`` (bool, NN) the stones of every group whose mean ownership for its own
+    colour is below ``threshold`` (``own_black``: ownership in [-1, 1], + for black). The one
+    rule by which gozero calls stones dead: GTP final_status_list, the web page's score and the
+    search's valuation of a finished game under area scoring with dead stones removed."""
+    for p in range(nn):
+        out[p] = False
+    sums = np.zeros(nn, np.float64)
+    for p in range(nn):
+        c = ints[p]
+        if c != EMPTY:
+            sums[ints[nn + p]] += own_black[p] if c == BLACK else -own_black[p]
+    for p in range(nn):
+        if ints[p] != EMPTY:
+            h = ints[nn + p]
+            out[p] = sums[h] / ints[3 * nn + h] < threshold
+    return out
+
+
+@njit(cache=True)
 def full_hash(ints, nn, zob):
     """Zobrist hash of the stones computed from scratch (for checking the incremental one)."""
     h = np.uint64(0)

@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from gozero.rules import Game, IllegalMove, fixed_handicap_points
+from gozero.rules import Game, IllegalMove, dead_stones, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import CoordError, from_gtp, to_gtp
 from gozero.rules.sgf import SgfError, game_to_sgf, load_sgf, rules_from_name
@@ -40,7 +40,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 GAME_ID = PathParam(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="the game's id")
 WEAK_VISITS = 16  # the weaker mode's visit cap; it also samples moves at temperature 1
 DEFAULT_ANALYSIS_VISITS = 100
-DEAD_OWNERSHIP = -0.3  # a group whose mean ownership (for its colour) is below this is dead at the end
 MAX_SESSIONS = 512  # games kept in memory; others are rebuilt from the database on demand
 COLOR_NAME = {K.BLACK: "B", K.WHITE: "W"}
 
@@ -296,7 +295,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
     def finish(sess: Session) -> None:
         """Two passes: mark dead stones from the ownership estimate (when there is one) and score."""
         rec, game = sess.rec, sess.game
-        dead: list[int] = []
+        mask = np.zeros(rec.size * rec.size, np.bool_)
         player = player_of(sess)
         if can_analyze(player):
             try:
@@ -305,14 +304,8 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
                 analysis = None
             if analysis is not None and analysis.ownership is not None:
                 own = np.asarray(analysis.ownership, float) * (1 if game.to_move == K.BLACK else -1)
-                stones = game.position.stones
-                for group in game.position.groups():
-                    sign = 1 if stones[group[0]] == K.BLACK else -1
-                    if float(np.mean(own[group])) * sign < DEAD_OWNERSHIP:
-                        dead.extend(group)
-        rec.dead = sorted(dead)
-        mask = np.zeros(rec.size * rec.size, np.bool_)
-        mask[dead] = True
+                mask = dead_stones(game.position, own)
+        rec.dead = [int(p) for p in np.flatnonzero(mask)]
         rec.result = game.result_string(mask)
 
     def analysis_json(sess: Session, analysis: Analysis, game: Game, ply: int) -> dict[str, Any]:
