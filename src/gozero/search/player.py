@@ -51,8 +51,10 @@ class MoveInfo:
     visits: int
     winrate: float  # for the side to move, 0..1
     prior: float
-    score_lead: float = 0.0  # points, for the side to move
+    score_lead: float = 0.0  # points, for the side to move: the mean over the move's own subtree
     pv: list[int] = field(default_factory=list)
+    score_stdev: float = 0.0  # standard deviation of the score lead over the move's subtree
+    lcb: float = 0.0  # lower confidence bound of the win rate (0..1), as KataGo's ``lcb``
 
 
 @dataclass
