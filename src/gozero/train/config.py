@@ -62,6 +62,7 @@ class RunOptions:
     games_per_generation: int = 64
     max_generations: int = 0  # 0 = no limit
     max_hours: float = 0.0  # 0 = no limit
+    max_cpu_seconds: float = 0.0  # CPU seconds of the run and its children, all sessions (0 = no limit)
     max_steps: int = 0  # 0 = no limit (also the cosine schedule's length)
     device: str = "auto"
     precision: str = "auto"  # inference precision for self-play: auto, fp32, bf16

@@ -13,6 +13,8 @@ Killed at any moment (SIGKILL included), ``gozero train --resume RUN`` restarts 
 last checkpoint; finished self-play games are on disk already and stay in the window.
 Each generation plays ``games_per_generation`` games with the newest weights, then takes
 ``sample_reuse x new positions / batch_size`` training steps on the replay window.
+``run.max_cpu_seconds`` bounds the run's CPU time (this process and its children, counted
+across resumptions; see cputime.py), checked between self-play moves and training steps.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gozero.selfplay.selfplay import SelfPlay
 from gozero.selfplay.shards import ShardWriter
 
 from .config import RunConfig, to_toml
+from .cputime import CPUClock
 from .replay import ReplayWindow
 from .trainer import Trainer
 
@@ -98,6 +101,9 @@ class TrainingRun:
         self.seconds = 0.0
         self.selfplay_seconds = 0.0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0  # CPU time of the run and its children, over all sessions
+        self._clock: CPUClock | None = None
+        self._clock_checked = 0.0
         self._tb = None
 
     # -- creation and resumption -----------------------------------------------------------
@@ -141,6 +147,7 @@ class TrainingRun:
         run.seconds = data.get("seconds", 0.0)
         run.selfplay_seconds = data.get("selfplay_seconds", 0.0)
         run.train_seconds = data.get("train_seconds", 0.0)
+        run.cpu_seconds = data.get("cpu_seconds", 0.0)
         rng = data.get("rng", {})
         if rng:
             random.setstate(rng["python"])
@@ -162,6 +169,7 @@ class TrainingRun:
             "seconds": self.seconds,
             "selfplay_seconds": self.selfplay_seconds,
             "train_seconds": self.train_seconds,
+            "cpu_seconds": self._cpu_now(),
             "config": self.cfg.to_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "trainer": self.trainer.rng.bit_generator.state},
@@ -200,8 +208,28 @@ class TrainingRun:
                     tb.add_scalar(k, v, row["step"])
             tb.flush()
 
+    def _cpu_now(self) -> float:
+        """The run's CPU seconds so far (all sessions), updating ``self.cpu_seconds``."""
+        if self._clock is not None:
+            self.cpu_seconds = self._clock.seconds()
+        return self.cpu_seconds
+
+    def _cpu_spent(self) -> bool:
+        """Whether ``run.max_cpu_seconds`` is used up (the clock is read at most every 0.2 s)."""
+        limit = self.cfg.run.max_cpu_seconds
+        if not limit:
+            return False
+        now = time.monotonic()
+        if now - self._clock_checked >= 0.2:
+            self._clock_checked = now
+            self._cpu_now()
+        return self.cpu_seconds >= limit
+
     def _budget_left(self, should_stop: Callable[[], bool] | None) -> bool:
         cfg = self.cfg
+        self._clock_checked = 0.0
+        if self._cpu_spent():
+            return False
         if cfg.run.max_generations and self.generation >= cfg.run.max_generations:
             return False
         if cfg.run.max_hours and self.seconds >= cfg.run.max_hours * 3600:
@@ -220,20 +248,29 @@ class TrainingRun:
 
     def _train_steps(self, window: ReplayWindow, steps: int) -> dict[str, float]:
         """``steps`` training steps on batches from ``window``; the mean of each loss."""
-        losses: dict[str, float] = {}
+        totals: dict[str, float] = {}
+        done = 0
         for _ in range(steps):
+            if self._cpu_spent():
+                break
             stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
+            done += 1
             for k, v in stats.items():
-                losses[k] = losses.get(k, 0.0) + v / steps
-        return losses
+                totals[k] = totals.get(k, 0.0) + v
+        return {k: v / done for k, v in totals.items()}
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> None:
         """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
-        if self.cfg.run.selfplay_workers > 0:
-            self._run_concurrent(on_generation, should_stop)
-        else:
-            self._run_alternating(on_generation, should_stop)
+        self._clock = CPUClock(offset=self.cpu_seconds)
+        try:
+            if self.cfg.run.selfplay_workers > 0:
+                self._run_concurrent(on_generation, should_stop)
+            else:
+                self._run_alternating(on_generation, should_stop)
+        finally:
+            self._cpu_now()
+            self._clock = None
 
     def train_only(self, steps: int, checkpoint_every: int = 200,
                    on_round: Callable[[dict], None] | None = None,
@@ -266,7 +303,8 @@ class TrainingRun:
             self.save_checkpoint()
             row = {
                 "generation": self.generation, "step": self.trainer.step, "games": self.games,
-                "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
+                "window": n_window,
                 "phase": "train_only", "train_steps": chunk,
                 "train_samples_per_s": chunk * cfg.train.batch_size / max(dt, 1e-9),
                 **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
@@ -296,7 +334,9 @@ class TrainingRun:
             t0 = time.monotonic()
             games0, pos0 = sp.stats.games, sp.stats.positions
             evals0 = sp.stats.net_evals
-            sp.play_games(cfg.run.games_per_generation)
+            target = sp.stats.games + cfg.run.games_per_generation
+            while sp.stats.games < target and not self._cpu_spent():
+                sp.step()
             new_games = sp.stats.games - games0
             new_pos = sp.stats.positions - pos0
             t1 = time.monotonic()
@@ -319,7 +359,8 @@ class TrainingRun:
             st = sp.stats.as_dict()
             row = {
                 "generation": self.generation, "step": self.trainer.step, "games": self.games,
-                "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
+                "window": n_window,
                 "selfplay_games_per_s": new_games / max(t1 - t0, 1e-9),
                 "selfplay_positions_per_s": new_pos / max(t1 - t0, 1e-9),
                 "net_evals_per_s": (sp.stats.net_evals - evals0) / max(t1 - t0, 1e-9),
@@ -427,7 +468,8 @@ class TrainingRun:
                 elapsed = max(time.monotonic() - t_start, 1e-9)
                 row = {
                     "generation": self.generation, "step": self.trainer.step, "games": self.games,
-                    "positions": self.positions, "hours": self.seconds / 3600, "window": n_window,
+                    "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
+                    "window": n_window,
                     "selfplay_games_per_s": sum(w.get("games", 0) for w in worker_stats) / elapsed,
                     "selfplay_positions_per_s": sum(w.get("positions", 0) for w in worker_stats) / elapsed,
                     "net_evals_per_s": sum(w.get("net_evals", 0) for w in worker_stats) / elapsed,

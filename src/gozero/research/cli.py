@@ -1,0 +1,218 @@
+"""``gozero research``: experiments with a CPU budget, a frozen panel, a ledger, sweeps, reports.
+
+    gozero research new NAME [--from PRESET] [--size N]   experiments/<date>-<slug>/
+    gozero research run EXP [--budget 10m] [--seed N] [--set k=v ...] [--init CKPT] [--desc TEXT]
+    gozero research sweep EXP --trials N [--budget 5m]    Optuna TPE over [search_space]
+    gozero research ledger EXP                            the rows of results.tsv
+    gozero research report EXP                            report.md + report.png
+
+Every command is non-interactive, shows progress on stderr, and with ``--json`` prints one
+JSON document on stdout instead of tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+research_app = typer.Typer(help="Budgeted experiments rated on a frozen panel: new, run, sweep, ledger, report.",
+                           no_args_is_help=True, add_completion=False)
+
+
+def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@research_app.command("new")
+def new_cmd(
+    name: str = typer.Argument(..., help="the experiment's name (the folder is experiments/<date>-<slug>)"),
+    from_: str = typer.Option("tiny", "--from", help="training preset every run starts from"),
+    size: int = typer.Option(0, help="board size (0: the preset's); 7 uses the shipped 7x7 anchor networks"),
+    komi: float | None = typer.Option(None, help="komi (default: the preset's; 9 on 7x7)"),
+    budget: str = typer.Option("10m", help="training CPU budget of every run (20s, 5m, 1h)"),
+    root: Path = typer.Option(Path("experiments"), help="folder of experiments"),
+    as_json: bool = typer.Option(False, "--json", help="print the folder as JSON"),
+) -> None:
+    """Create an experiment folder: README.md, experiment.toml (panel and budget fixed here), empty ledger."""
+    from .experiment import new_experiment, parse_budget
+
+    try:
+        folder = new_experiment(name, from_, root, size=size or None, komi=komi, budget=parse_budget(budget))
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps({"experiment": str(folder)}))
+    else:
+        typer.echo(f"created {folder}: edit its README.md (question, hypothesis) and experiment.toml, then\n"
+                   f"  gozero research run {folder} --desc baseline")
+
+
+def _row_line(row: dict) -> str:
+    def f(v):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
+
+    return (f"{row['run_id']}  {row['status']:7s}  Elo {f(row['elo'])} [{f(row['elo_low'])}, {f(row['elo_high'])}]"
+            f"  raw {f(row['raw_elo'])}  train {row['cpu_s']:.0f}/{row['budget_s']:.0f} CPU s"
+            f"  eval {row['eval_cpu_s']:.0f} CPU s  {row['description']}")
+
+
+@research_app.command("run")
+def run_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder"),
+    budget: str | None = typer.Option(None, help="training CPU budget (default: the experiment's), e.g. 10m"),
+    seed: int = typer.Option(0, help="the run's seed (run.seed)"),
+    set_: list[str] = typer.Option([], "--set", help="override a training key: section.key=value (repeatable)"),
+    init: Path | None = typer.Option(None, help="start from this checkpoint's weights instead of from zero"),
+    desc: str = typer.Option("", help="what this run tries (kept in the ledger)"),
+    backend: str = typer.Option("local", help="where the trial runs (local; others register themselves)"),
+    as_json: bool = typer.Option(False, "--json", help="print the ledger row as JSON"),
+) -> None:
+    """Train from zero (or --init) under the CPU budget, rate on the panel, append a ledger row."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .experiment import load_experiment, parse_budget
+    from .trial import TrialSpec, run_trial
+
+    try:
+        exp = load_experiment(experiment)
+        seconds = parse_budget(budget) if budget else exp.budget
+        exp.config(list(set_) + [f"run.seed={seed}"])  # bad overrides fail here, before anything runs
+        if init is not None and not init.is_file():
+            raise FileNotFoundError(f"--init {init} does not exist")
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    spec = TrialSpec(str(exp.dir), seed=seed, budget=seconds, overrides=list(set_),
+                     init=str(init.resolve()) if init else "", description=desc)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
+                  disable=as_json, transient=True) as bar:
+        task = bar.add_task(f"{spec.run_id}: starting", total=None)
+        row = run_trial(spec, backend, progress=lambda s: bar.update(task, description=f"{spec.run_id}: {s}"))
+    from .ledger import Ledger
+
+    row = Ledger(exp.dir).record(row)
+    if as_json:
+        typer.echo(json.dumps(row))
+    else:
+        typer.echo(_row_line(row))
+    if row["status"] == "crash":
+        raise typer.Exit(1)
+
+
+@research_app.command("sweep")
+def sweep_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder"),
+    trials: int = typer.Option(16, help="trials to reach in the study (a resumed sweep counts the ones done)"),
+    budget: str | None = typer.Option(None, help="training CPU budget per trial (default: the experiment's)"),
+    seed: int = typer.Option(0, help="seed of the sampler and of every trial's run"),
+    prune: bool = typer.Option(True, help="rate trials at [sweep] prune_fractions and prune poor ones"),
+    backend: str = typer.Option("local", help="where trials run"),
+    as_json: bool = typer.Option(False, "--json", help="print the rows as JSON"),
+) -> None:
+    """Optuna TPE over the experiment's [search_space]; every trial is a ledger row; resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .experiment import load_experiment, parse_budget
+    from .sweep import run_sweep
+
+    try:
+        exp = load_experiment(experiment)
+        seconds = parse_budget(budget) if budget else exp.budget
+        if not exp.space:
+            raise ValueError(f"{exp.toml_path} declares no [search_space]")
+        if trials < 1:
+            raise ValueError("--trials must be >= 1")
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=_console(), disable=as_json) as bar:
+        task = bar.add_task("sweep", total=trials)
+
+        def on_row(row: dict, done: int) -> None:
+            rows.append(row)
+            bar.update(task, completed=done)
+            if not as_json:
+                bar.console.print(_row_line(row))
+
+        def on_progress(text: str, done: int) -> None:
+            bar.update(task, completed=done, description=text)
+
+        run_sweep(exp, trials, seconds, seed=seed, prune=prune, backend=backend, on_row=on_row,
+                  on_progress=on_progress)
+    if as_json:
+        typer.echo(json.dumps(rows))
+
+
+@research_app.command("ledger")
+def ledger_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder"),
+    as_json: bool = typer.Option(False, "--json", help="print the rows as JSON"),
+    commands: bool = typer.Option(False, "--commands", help="print the command that re-runs each row"),
+) -> None:
+    """Print the experiment's ledger (results.tsv)."""
+    from rich.table import Table
+
+    from .experiment import load_experiment
+    from .ledger import Ledger, rerun_command
+
+    try:
+        exp = load_experiment(experiment)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    rows = Ledger(exp.dir).rows()
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if commands:
+        for r in rows:
+            typer.echo(f"# {r['run_id']} at {r['commit']}\n{rerun_command(exp.dir, r)}")
+        return
+    table = Table(title=f"{exp.dir} ({len(rows)} runs)")
+    for col in ("run", "status", "Elo", "95%", "raw", "CPU s", "eval s", "seed", "config", "description"):
+        table.add_column(col)
+
+    def f(v):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
+
+    for r in rows:
+        table.add_row(r["run_id"], r["status"], f(r["elo"]), f"[{f(r['elo_low'])}, {f(r['elo_high'])}]",
+                      f(r["raw_elo"]), f"{r['cpu_s']:.0f}/{r['budget_s']:.0f}", f(r["eval_cpu_s"]), str(r["seed"]),
+                      r["config_hash"], r["description"])
+    from rich.console import Console
+
+    Console().print(table)
+
+
+@research_app.command("report")
+def report_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder"),
+    as_json: bool = typer.Option(False, "--json", help="print the written files and the summary as JSON"),
+) -> None:
+    """Write report.md and report.png: Elo against CPU time, parameter importances, best trials, keep/discard."""
+    from .experiment import load_experiment
+    from .report import write_report
+
+    try:
+        exp = load_experiment(experiment)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    out = write_report(exp)
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(f"wrote {out['markdown']} and {out['png']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gozero research`` to the top-level command."""
+    app.add_typer(research_app, name="research")
