@@ -41,13 +41,16 @@ def new_cmd(
     komi: float | None = typer.Option(None, help="komi (default: the preset's; 9 on 7x7)"),
     budget: str = typer.Option("10m", help="training CPU budget of every run (20s, 5m, 1h)"),
     root: Path = typer.Option(Path("experiments"), help="folder of experiments"),
+    panel: list[str] = typer.Option([], "--panel", help="a panel member (repeatable; default: random, the shipped "
+                                    "networks of this size, the engines installed here)"),
     as_json: bool = typer.Option(False, "--json", help="print the folder as JSON"),
 ) -> None:
     """Create an experiment folder: README.md, experiment.toml (panel and budget fixed here), empty ledger."""
     from .experiment import new_experiment, parse_budget
 
     try:
-        folder = new_experiment(name, from_, root, size=size or None, komi=komi, budget=parse_budget(budget))
+        folder = new_experiment(name, from_, root, size=size or None, komi=komi, budget=parse_budget(budget),
+                                members=panel or None)
     except (ValueError, FileExistsError) as exc:
         raise _fail(exc) from exc
     if as_json:

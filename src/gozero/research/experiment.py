@@ -213,6 +213,18 @@ def default_panel(size: int) -> list[str]:
     return members
 
 
+OVERRIDE_NOTES = {
+    "game.size": "board size of every run",
+    "game.komi": "komi of every run (and of the panel's games)",
+    "run.torch_threads": "one torch thread: runs compare, and repeat with the same seed",
+    "run.device": "the CPU, where the budget is measured",
+    "run.selfplay_workers": "self-play in the training process (deterministic order)",
+    "run.eval_every": "no background evaluator: the panel rates the final network",
+    "selfplay.sgf_every": "no SGF files",
+    "run.keep_checkpoints": "model snapshots kept per run",
+}
+
+
 README_TEMPLATE = """# {name}
 
 Created {created} with `gozero research new` from the `{preset}` preset.
@@ -247,8 +259,11 @@ def _panel_lines(members: list[str]) -> str:
 
 
 def new_experiment(name: str, preset: str = "tiny", root: Path = EXPERIMENTS_DIR, size: int | None = None,
-                   komi: float | None = None, budget: float = 600.0, date: str | None = None) -> Path:
-    """Create ``root/<date>-<slug>/`` with README.md, experiment.toml and an empty ledger."""
+                   komi: float | None = None, budget: float = 600.0, date: str | None = None,
+                   members: list[str] | None = None) -> Path:
+    """Create ``root/<date>-<slug>/`` with README.md, experiment.toml and an empty ledger.
+    ``members``: the panel (default: random, the shipped networks of this size, and the
+    engines installed here now; fixed from then on)."""
     from .ledger import Ledger
 
     preset_text(preset)
@@ -268,8 +283,9 @@ def new_experiment(name: str, preset: str = "tiny", root: Path = EXPERIMENTS_DIR
         overrides["game.komi"] = float(komi)
     overrides.update({"run.torch_threads": 1, "run.device": "cpu", "run.selfplay_workers": 0, "run.eval_every": 0,
                       "selfplay.sgf_every": 0, "run.keep_checkpoints": 3})
-    members = default_panel(size)
-    over_lines = "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in overrides.items())
+    members = list(members) if members else default_panel(size)
+    over_lines = "\n".join(f"{json.dumps(k)} = {_toml_value(v)}    # {OVERRIDE_NOTES.get(k, 'set for this experiment')}"
+                           for k, v in overrides.items())
     text = f"""# gozero experiment "{name}", created {date} from the "{preset}" preset.
 # Every run of this experiment trains [overrides] on top of the preset under [budget] and is
 # rated on [panel]. Change the panel or the budget and earlier rows no longer compare: make a

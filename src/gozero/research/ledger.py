@@ -142,7 +142,7 @@ class Ledger:
         if row["status"] == "rated":
             status, reason = decide_status(row, self.best_kept())
             row["status"] = status
-            row["description"] = (row["description"] + " | " if row["description"] else "") + reason
+            row["description"] = (row["description"] + "; " if row["description"] else "") + reason
         self.append(row)
         return row
 

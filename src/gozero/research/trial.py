@@ -203,7 +203,7 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
         if rc != 0 or not final.get("done"):
             row["cpu_s"] = dog.used() if dog.reason else row["cpu_s"] + final.get("cpu_seconds", 0.0)
             why = dog.reason or f"the training process exited with code {rc}: {_tail(log, 300)!r}"
-            row.update(status="crash", description=(spec.description + " | " if spec.description else "") + why)
+            row.update(status="crash", description=(spec.description + "; " if spec.description else "") + why)
             with open(log, "a") as fh:
                 fh.write(f"\n[research] crash: {why}\n")
             return row
@@ -213,7 +213,7 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
         rated = _rate(exp, train_dir / "checkpoints" / "model_latest.pt", run_dir, log,
                       games=None if last else exp.prune_games, raw=last)
         if "error" in rated:
-            row.update(status="crash", description=(spec.description + " | " if spec.description else "")
+            row.update(status="crash", description=(spec.description + "; " if spec.description else "")
                        + rated["error"])
             return row
         row["eval_cpu_s"] += rated["eval_cpu_s"]
@@ -221,7 +221,7 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
                    raw_elo=rated["raw_elo"] if last else None)
         say(f"Elo {rated['elo']:.0f} [{rated['low']:.0f}, {rated['high']:.0f}] at {row['cpu_s']:.0f} CPU s")
         if not last and on_intermediate is not None and on_intermediate(target / budget, rated["elo"]):
-            row.update(status="pruned", description=(spec.description + " | " if spec.description else "")
+            row.update(status="pruned", description=(spec.description + "; " if spec.description else "")
                        + f"pruned at {target / budget:.0%} of its budget")
             return row
     return row

@@ -1,0 +1,159 @@
+"""`gozero research report`: an experiment's ledger as ``report.md`` and ``report.png``.
+
+The figure has three panels: the panel Elo of every run against the training CPU seconds it
+used (95 % intervals; kept, discarded, pruned and crashed runs told apart), the sweep's
+parameter importances (Optuna's PED-ANOVA evaluator, which needs no extra packages), and the
+keep/discard history in ledger order with the best kept Elo so far. The Markdown gives the
+best runs with their intervals and the commands that re-run them, the best trials with their
+parameters, the importances, the keep/discard sequence with its reasons, and the panel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .experiment import Experiment
+from .ledger import Ledger, rerun_command
+
+COLOURS = {"keep": "tab:green", "discard": "tab:gray", "pruned": "tab:orange", "crash": "tab:red"}
+
+
+def _num(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _f(v, fmt: str = "{:.0f}") -> str:
+    return fmt.format(v) if _num(v) else "-"
+
+
+def _cell(text: str) -> str:
+    return (text or "").replace("|", "\\|")
+
+
+def importances(exp: Experiment) -> tuple[dict[str, float], list]:
+    """(parameter importances, completed trials best first) of the experiment's sweep, if any."""
+    if not (exp.dir / "sweep.sqlite3").exists():
+        return {}, []
+    try:
+        import optuna
+        from optuna.trial import TrialState
+
+        from .sweep import load_study
+
+        study = load_study(exp, create=False)
+    except (ImportError, KeyError, ValueError):
+        return {}, []
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    done.sort(key=lambda t: -t.value)
+    imp: dict[str, float] = {}
+    if len(done) >= 3 and len({k for t in done for k in t.params}) >= 1:
+        try:
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            imp = dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+        except (ValueError, RuntimeError, ZeroDivisionError, AttributeError):
+            imp = {}
+    return imp, done
+
+
+def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    ax = axes[0]
+    for status, colour in COLOURS.items():
+        pts = [r for r in rows if r["status"] == status and _num(r["elo"])]
+        if pts:
+            ax.errorbar([r["cpu_s"] for r in pts], [r["elo"] for r in pts],
+                        yerr=[[r["elo"] - r["elo_low"] for r in pts], [r["elo_high"] - r["elo"] for r in pts]],
+                        fmt="o", color=colour, label=status, capsize=3, alpha=0.8)
+    ax.set_xlabel("training CPU seconds")
+    ax.set_ylabel("panel Elo (95 % interval)")
+    ax.set_title("Elo against CPU time, every run")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    if imp:
+        names = list(imp)[::-1]
+        ax.barh(names, [imp[n] for n in names], color="tab:blue")
+        ax.set_xlabel("importance (PED-ANOVA)")
+    else:
+        ax.text(0.5, 0.5, "no sweep with 3+ complete trials", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title("parameter importances")
+    ax = axes[2]
+    best, xs, ys = None, [], []
+    for i, r in enumerate(rows):
+        if _num(r["elo"]):
+            ax.plot(i, r["elo"], "o", color=COLOURS.get(r["status"], "k"))
+        if r["status"] == "keep" and _num(r["elo"]):
+            best = r["elo"] if best is None else max(best, r["elo"])
+        if best is not None:
+            xs.append(i)
+            ys.append(best)
+    if xs:
+        ax.step(xs, ys, where="post", color="tab:green", label="best kept")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("run (ledger order)")
+    ax.set_ylabel("panel Elo")
+    ax.set_title("keep / discard history")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_report(exp: Experiment) -> dict:
+    """Write EXP/report.md and EXP/report.png; return their paths and a summary."""
+    from .panel import member_ratings
+
+    rows = Ledger(exp.dir).rows()
+    imp, trials = importances(exp)
+    png = exp.dir / "report.png"
+    md = exp.dir / "report.md"
+    _figure(rows, imp, png)
+    rated = sorted((r for r in rows if _num(r["elo"]) and r["status"] in ("keep", "discard")), key=lambda r: -r["elo"])
+    counts = ", ".join(f"{s} {sum(r['status'] == s for r in rows)}" for s in COLOURS)
+    lines = [f"# Report: {exp.name}", "",
+             f"{len(rows)} runs in the ledger ({counts})."
+             f" Budget {exp.budget:g} CPU seconds per run unless a row says otherwise; panel: "
+             f"{', '.join(exp.panel.members)}, {exp.panel.games} games per member at {exp.panel.visits} visits.", "",
+             "![report](report.png)", "", "## Best runs", "",
+             "| run | Elo | 95 % | raw Elo | CPU s | seed | description |", "|---|---|---|---|---|---|---|"]
+    for r in rated[:8]:
+        lines.append(f"| {r['run_id']} | {_f(r['elo'])} | [{_f(r['elo_low'])}, {_f(r['elo_high'])}] | "
+                     f"{_f(r['raw_elo'])} | {r['cpu_s']:.0f} | {r['seed']} | {_cell(r['description'])} |")
+    if rated:
+        lines += ["", "Re-run the best (at its commit):", "", f"    {rerun_command(exp.dir, rated[0])}"]
+    if trials:
+        keys = sorted({k for t in trials for k in t.params})
+        lines += ["", "## Best sweep trials", "", "| trial | Elo | " + " | ".join(keys) + " |",
+                  "|---|---|" + "---|" * len(keys)]
+        for t in trials[:8]:
+            vals = [_f(t.params.get(k), "{:.4g}") if isinstance(t.params.get(k), float) else str(t.params.get(k))
+                    for k in keys]
+            lines.append(f"| {t.number} | {t.value:.0f} | " + " | ".join(vals) + " |")
+    if imp:
+        lines += ["", "## Parameter importances (PED-ANOVA)", ""]
+        lines += [f"- {k}: {v:.2f}" for k, v in imp.items()]
+    lines += ["", "## Keep / discard history", "", "| # | run | status | Elo | 95 % | description |",
+              "|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
+        lines.append(f"| {i} | {r['run_id']} | {r['status']} | {_f(r['elo'])} | [{_f(r['elo_low'])}, "
+                     f"{_f(r['elo_high'])}] | {_cell(r['description'])} |")
+    cal_path = exp.dir / "calibration.json"
+    if cal_path.is_file():
+        cal = json.loads(cal_path.read_text())
+        ratings = member_ratings(exp.panel, [tuple(g) for g in cal["games"]])
+        lines += ["", "## Panel (calibrated once, "
+                  f"{len(cal['games'])} games, {cal.get('cpu_seconds', 0):.0f} CPU s)", ""]
+        lines += [f"- {m}: {ratings.get(m, float('nan')):.0f}" for m in exp.panel.members]
+    md.write_text("\n".join(lines) + "\n")
+    best = rated[0] if rated else None
+    return {"markdown": str(md), "png": str(png), "runs": len(rows), "best": best, "importances": imp}
+
+
+__all__ = ["importances", "write_report"]
