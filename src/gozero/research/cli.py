@@ -72,7 +72,8 @@ def _row_line(row: dict) -> str:
 @research_app.command("run")
 def run_cmd(
     experiment: Path = typer.Argument(..., help="the experiment folder"),
-    budget: str | None = typer.Option(None, help="training CPU budget (default: the experiment's), e.g. 10m"),
+    budget: str | None = typer.Option(None, help="training CPU budget (default: the experiment's), e.g. 10m; "
+                                      "0 with --init: rate that network as it is (test-time search track)"),
     seed: int = typer.Option(0, help="the run's seed (run.seed)"),
     set_: list[str] = typer.Option([], "--set", help="override a training key: section.key=value (repeatable)"),
     init: Path | None = typer.Option(None, help="start from this checkpoint's weights instead of from zero"),
@@ -88,10 +89,12 @@ def run_cmd(
 
     try:
         exp = load_experiment(experiment)
-        seconds = parse_budget(budget) if budget else exp.budget
+        seconds = parse_budget(budget, allow_zero=True) if budget else exp.budget
         exp.config(list(set_) + [f"run.seed={seed}"])  # bad overrides fail here, before anything runs
         if init is not None and not init.is_file():
             raise FileNotFoundError(f"--init {init} does not exist")
+        if seconds == 0 and init is None:
+            raise ValueError("--budget 0 rates an existing network: give it with --init CKPT")
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
     spec = TrialSpec(str(exp.dir), seed=seed, budget=seconds, overrides=list(set_),

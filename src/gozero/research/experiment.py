@@ -36,8 +36,9 @@ from .panel import PanelConfig, anchor_names
 EXPERIMENTS_DIR = Path("experiments")
 
 
-def parse_budget(text: str | float | int) -> float:
-    """CPU seconds of ``20s``, ``5m``, ``1.5h`` or a plain number of seconds."""
+def parse_budget(text: str | float | int, allow_zero: bool = False) -> float:
+    """CPU seconds of ``20s``, ``5m``, ``1.5h`` or a plain number of seconds (``0`` only with
+    ``allow_zero``: a run that rates its --init network without training)."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
@@ -45,7 +46,7 @@ def parse_budget(text: str | float | int) -> float:
         if not m:
             raise ValueError(f"budget {text!r} must look like 20s, 5m, 1.5h or a number of seconds")
         value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"budget {text!r} must be positive")
     return value
 

@@ -7,7 +7,8 @@ an optional ``@VISITS``), a number of games against each, the visits of the rate
 and one seed. Every game pair shares an opening of ``opening_moves`` random moves drawn from
 that seed and is played once with each colour, so every run of an experiment meets exactly
 the same opponents in exactly the same openings. Networks search with Gumbel root selection
-and no noise (deterministic); GTP engines get fixed seeds and finish their games with
+and no noise (deterministic; the rated network searches with its run's ``[search]``
+settings, so test-time search is a variable like any other); GTP engines get fixed seeds and finish their games with
 ``kgs-genmove_cleanup`` where they know it, so the Tromp-Taylor count of the final position
 is fair to both sides.
 
@@ -154,14 +155,17 @@ class RandomSide(Side):
 class NetSide(Side):
     """A network: Gumbel search without noise at ``visits``, or its raw policy when ``visits`` is 0."""
 
-    def __init__(self, model, visits: int, n_games: int, size: int, rules: Rules, seed: int):
+    def __init__(self, model, visits: int, n_games: int, size: int, rules: Rules, seed: int, search=None):
+        from dataclasses import replace
+
         from gozero.net.inference import NetEvaluator
         from gozero.search.mcts import BatchedSearch, SearchConfig
 
         self.ev = NetEvaluator(model, device="cpu", precision="fp32", random_symmetry=False, seed=seed)
         self.visits = visits
         if visits > 0:
-            cfg = SearchConfig(algorithm="gumbel", simulations=visits, gumbel_considered=16)
+            base = search or SearchConfig(algorithm="gumbel", gumbel_considered=16)
+            cfg = replace(base, simulations=visits, leaves_per_game=1)
             self.search = BatchedSearch(self.ev, size, n_games, cfg, komi=rules.komi, allow_suicide=rules.suicide,
                                         seed=seed)
 
@@ -224,11 +228,12 @@ class GTPSide(Side):
 
 
 def make_side(spec: str, cfg: PanelConfig, n_games: int, seed: int, base: Path | None = None,
-              model=None, visits: int | None = None) -> Side:
-    """The side of a panel member (or, with ``model``, of a network being rated)."""
+              model=None, visits: int | None = None, search=None) -> Side:
+    """The side of a panel member (or, with ``model``, of a network being rated, searching with
+    ``search``, a `SearchConfig`: the run's own [search] section; members use Gumbel)."""
     rules = Rules(komi=cfg.komi)
     if model is not None:
-        return NetSide(model, cfg.visits if visits is None else visits, n_games, cfg.size, rules, seed)
+        return NetSide(model, cfg.visits if visits is None else visits, n_games, cfg.size, rules, seed, search)
     kind = member_kind(spec)
     if kind == "random":
         return RandomSide(seed)
@@ -333,9 +338,10 @@ class PanelResult:
 
 
 def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]], base: Path | None = None,
-         progress: Callable[[str], None] | None = None, raw: bool = True) -> PanelResult:
-    """Play ``model`` (searched at ``cfg.visits``; and raw, with no search) against every member
-    and fit its Elo on the calibrated scale."""
+         progress: Callable[[str], None] | None = None, raw: bool = True, search=None) -> PanelResult:
+    """Play ``model`` (searched at ``cfg.visits`` with ``search``, the run's [search] settings
+    without noise; and raw, with no search) against every member and fit its Elo on the
+    calibrated scale."""
     from gozero.eval.ratings import fit_ratings
 
     results = list(calibration)
@@ -347,7 +353,7 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
             if progress is not None:
                 progress(f"{who} vs {m}")
             n = cfg.games
-            mine = make_side("", cfg, n, _member_seed(cfg, "candidate"), model=model, visits=visits)
+            mine = make_side("", cfg, n, _member_seed(cfg, "candidate"), model=model, visits=visits, search=search)
             theirs = make_side(m, cfg, n, _member_seed(cfg, m) + 1, base)
             try:
                 got = play_pairs(mine, theirs, n, cfg, _pair_seed(cfg, "candidate", m))

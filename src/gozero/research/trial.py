@@ -85,6 +85,7 @@ class Watchdog:
         self.cpu_before, self.cpu_limit, self.wall_limit = cpu_before, cpu_limit, wall_limit
         self.t0 = time.monotonic()
         self.reason = ""
+        self.last_used = cpu_before  # the last reading (a killed process has no CPU time left to read)
 
     def used(self) -> float:
         """CPU seconds of the run so far: earlier sessions, plus this process tree's since its
@@ -104,7 +105,7 @@ class Watchdog:
             rc = self.proc.poll()
             if rc is not None:
                 return rc
-            used = self.used()
+            used = self.last_used = self.used()
             wall = time.monotonic() - self.t0
             if used > self.cpu_limit:
                 self.reason = f"killed at {used:.1f} CPU s, past its limit of {self.cpu_limit:.1f} s"
@@ -156,7 +157,7 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
     the caller: ``rated``, or ``crash`` / ``pruned``)."""
     say = progress or (lambda s: None)
     exp = load_experiment(spec.exp_dir)
-    budget = float(spec.budget or exp.budget)
+    budget = float(exp.budget if spec.budget is None else spec.budget)
     overrides = list(spec.overrides) + [f"run.seed={spec.seed}"]
     cfg = exp.config(overrides)
     run_dir = exp.runs_dir / spec.run_id
@@ -175,6 +176,17 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
     wall_limit = exp.wall_factor * budget + 120.0
     t_start = time.monotonic()
     final = {}
+    if budget == 0:  # the test-time track: rate the --init network as it is, with this run's search
+        if not spec.init:
+            raise ValueError("a zero training budget needs an initial checkpoint (--init)")
+        rated = _rate(exp, Path(spec.init), run_dir, log, games=None, raw=True)
+        if "error" in rated:
+            row.update(status="crash", description=(spec.description + "; " if spec.description else "")
+                       + rated["error"])
+            return row
+        row.update(eval_cpu_s=rated["eval_cpu_s"], elo=rated["elo"], elo_low=rated["low"], elo_high=rated["high"],
+                   raw_elo=rated["raw_elo"])
+        return row
     for k, target in enumerate(checkpoints):
         say(f"training to {target:.0f} of {budget:.0f} CPU s")
         args = ["train", "--run-dir", str(train_dir), "--config", str(run_dir / "config.toml"),
@@ -201,7 +213,7 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
         with open(log, "a") as fh:
             fh.write("".join(out_lines))
         if rc != 0 or not final.get("done"):
-            row["cpu_s"] = dog.used() if dog.reason else row["cpu_s"] + final.get("cpu_seconds", 0.0)
+            row["cpu_s"] = dog.last_used if dog.reason else max(row["cpu_s"], final.get("cpu_seconds", 0.0))
             why = dog.reason or f"the training process exited with code {rc}: {_tail(log, 300)!r}"
             row.update(status="crash", description=(spec.description + "; " if spec.description else "") + why)
             with open(log, "a") as fh:
@@ -228,7 +240,8 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
 
 
 def _rate(exp, checkpoint: Path, run_dir: Path, log: Path, games: int | None, raw: bool) -> dict:
-    args = ["rate", "--experiment", str(exp.dir), "--checkpoint", str(checkpoint)]
+    args = ["rate", "--experiment", str(exp.dir), "--checkpoint", str(checkpoint), "--config",
+            str(run_dir / "config.toml")]
     if games is not None:
         args += ["--games", str(games)]
     if not raw:

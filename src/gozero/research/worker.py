@@ -103,8 +103,13 @@ def rate_main(a: argparse.Namespace) -> int:
         raise SystemExit("the panel cannot play here: " + "; ".join(missing))
     clock = CPUClock()
     model, _ = load_checkpoint_model(a.checkpoint)
+    search = None
+    if a.config:
+        from gozero.train.config import load_config
+
+        search = load_config(file=a.config).search
     res = rate(model, exp.panel_for_rating(a.games), cal, exp.dir,
-               progress=lambda s: print(s, file=sys.stderr, flush=True), raw=not a.no_raw)
+               progress=lambda s: print(s, file=sys.stderr, flush=True), raw=not a.no_raw, search=search)
     out = {**asdict(res), "eval_cpu_s": clock.seconds(), "calibration_cpu_s": cal_cpu}
     print(json.dumps(out), flush=True)
     return 0
@@ -123,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--games", type=int, default=None, help="games per member (default: the panel's)")
     r.add_argument("--no-raw", action="store_true", help="skip the raw network's games")
+    r.add_argument("--config", help="the run's TOML config: the rated network searches with its [search]")
     a = ap.parse_args(argv)
     return train_main(a) if a.job == "train" else rate_main(a)
 
