@@ -150,3 +150,19 @@ def test_the_same_seed_and_config_give_the_same_row(tmp_path):
     assert a == b and a["status"] == "rated" and a["steps"] > 0
     other = run_trial(TrialSpec(str(folder), seed=6, overrides=["run.max_generations=2"]))
     assert other["config_hash"] == a["config_hash"]  # the seed is not part of the config hash
+
+
+@pytest.mark.slow
+def test_a_zero_budget_run_rates_its_initial_network_with_the_runs_search(tmp_path):
+    folder = make_experiment(tmp_path / "exp")
+    over = [f"{k}={v}" for k, v in FAST.items()] + ["run.max_generations=1", 'run.device="cpu"']
+    run = TrainingRun.create(tmp_path / "run", load_config(preset="tiny", overrides=over), log=lambda s: None)
+    run.run()
+    run.save_checkpoint()
+    snap = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))[-1]
+    row = run_trial(TrialSpec(str(folder), budget=0.0, init=str(snap), overrides=["search.algorithm=puct"]))
+    assert row["status"] == "rated" and row["elo_low"] <= row["elo"] <= row["elo_high"]
+    assert row["cpu_s"] == pytest.approx(run.cpu_seconds, abs=1.0) and row["steps"] == run.trainer.step
+    assert not (folder / "runs" / row["run_id"] / "train").exists()  # nothing was trained
+    with pytest.raises(ValueError, match="--init"):
+        run_trial(TrialSpec(str(folder), budget=0.0))

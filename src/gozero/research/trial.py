@@ -186,6 +186,8 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
             return row
         row.update(eval_cpu_s=rated["eval_cpu_s"], elo=rated["elo"], elo_low=rated["low"], elo_high=rated["high"],
                    raw_elo=rated["raw_elo"])
+        meta = _checkpoint_meta(Path(spec.init))  # a snapshot's own training CPU, for curves over one run
+        row.update(cpu_s=meta.get("cpu_seconds", 0.0), steps=meta.get("step", 0), games=meta.get("games", 0))
         return row
     for k, target in enumerate(checkpoints):
         say(f"training to {target:.0f} of {budget:.0f} CPU s")
@@ -237,6 +239,16 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
                        + f"pruned at {target / budget:.0%} of its budget")
             return row
     return row
+
+
+def _checkpoint_meta(path: Path) -> dict:
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError):
+        return {}
+    return {k: data[k] for k in ("cpu_seconds", "step", "games") if k in data}
 
 
 def _rate(exp, checkpoint: Path, run_dir: Path, log: Path, games: int | None, raw: bool) -> dict:

@@ -21,6 +21,25 @@ from dataclasses import asdict
 from pathlib import Path
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the bench process that started it dies (a killed
+    sweep leaves no training running behind it)."""
+    import os
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _one_thread() -> None:
     import torch
 
@@ -130,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--no-raw", action="store_true", help="skip the raw network's games")
     r.add_argument("--config", help="the run's TOML config: the rated network searches with its [search]")
     a = ap.parse_args(argv)
+    _die_with_parent()
     return train_main(a) if a.job == "train" else rate_main(a)
 
 

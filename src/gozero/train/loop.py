@@ -176,7 +176,8 @@ class TrainingRun:
         }
         snap = self.ckpt_dir / f"step_{self.trainer.step:08d}.pt"
         save_model_file(self.model, self.cfg.net, snap, step=self.trainer.step, generation=self.generation,
-                        games=self.games, positions=self.positions, hours=self.seconds / 3600)
+                        games=self.games, positions=self.positions, hours=self.seconds / 3600,
+                        cpu_seconds=self.cpu_seconds)
         atomic_torch_save(state, self.ckpt_dir / "latest.pt")
         save_model_file(self.model, self.cfg.net, self.ckpt_dir / "model_latest.pt", step=self.trainer.step,
                         generation=self.generation)
