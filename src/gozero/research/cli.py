@@ -124,7 +124,7 @@ def sweep_cmd(
     backend: str = typer.Option("local", help="where trials run"),
     as_json: bool = typer.Option(False, "--json", help="print the rows as JSON"),
 ) -> None:
-    """Optuna TPE over the experiment's [search_space]; every trial is a ledger row; resumable."""
+    """Optuna TPE over the experiment's search space; every trial is a ledger row; resumable after a kill."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .experiment import load_experiment, parse_budget

@@ -125,7 +125,7 @@ class Experiment:
 
     def override_list(self, extra: list[str] | None = None) -> list[str]:
         """The experiment's overrides as ``section.key=value`` items, then ``extra``."""
-        out = [f"{k}={json.dumps(v) if isinstance(v, str) else _toml_value(v)}" for k, v in self.overrides.items()]
+        out = [f"{k}={_toml_value(v)}" for k, v in self.overrides.items()]
         return out + list(extra or [])
 
     def config(self, extra: list[str] | None = None) -> RunConfig:

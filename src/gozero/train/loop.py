@@ -272,6 +272,9 @@ class TrainingRun:
         finally:
             self._cpu_now()
             self._clock = None
+        limit = self.cfg.run.max_cpu_seconds
+        if limit and self.cpu_seconds >= limit:
+            self.log(f"CPU budget reached: {self.cpu_seconds:.1f} of {limit:g} CPU seconds (run.max_cpu_seconds)")
 
     def train_only(self, steps: int, checkpoint_every: int = 200,
                    on_round: Callable[[dict], None] | None = None,
