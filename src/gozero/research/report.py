@@ -74,7 +74,8 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
     ax.set_xlabel("training CPU seconds")
     ax.set_ylabel("panel Elo (95 % interval)")
     ax.set_title("Elo against CPU time, every run")
-    ax.legend(fontsize=8)
+    if any(_num(r["elo"]) for r in rows):
+        ax.legend(fontsize=8)
     ax = axes[1]
     if imp:
         names = list(imp)[::-1]
