@@ -15,14 +15,16 @@ is fair to both sides.
 The scale is anchored once per experiment: every pair of members plays
 ``calibration_games`` games (`calibrate`, stored in the experiment folder). A network is
 then rated (`rate`) by the Bradley-Terry fit of ``gozero.eval.ratings`` over the calibration
-games plus its own games, with ``anchor`` (random) held at ``anchor_elo``: its Elo with a 95%
-interval, and the same for its raw policy (no search: the most likely legal move).
+games plus its own games, with ``anchor`` (random) held at ``anchor_elo``: its Elo, with a 95%
+interval given the panel's calibrated ratings (`conditional_sd`), and the same for its raw
+policy (no search: the most likely legal move).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gozero.eval.ratings import Z95
 from gozero.rules import BLACK, Game, Rules
 
 ANCHOR_DIR = "research/anchors"
@@ -362,11 +365,34 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
             results.extend((who, m, s) for s in got)
             scores[who][m] = float(np.mean(got))
     fit = fit_ratings(results, anchor=cfg.anchor, anchor_elo=cfg.anchor_elo)
-    r = fit.ratings["candidate"]
-    rr = fit.ratings.get("candidate-raw")
     nan = float("nan")
-    return PanelResult(r.elo, r.low, r.high, rr.elo if rr else nan, rr.low if rr else nan, rr.high if rr else nan,
-                       scores["candidate"], scores["candidate-raw"], len(results) - len(calibration))
+    out = []
+    for who in ("candidate", "candidate-raw"):
+        if who not in fit.ratings:
+            out += [nan, nan, nan]
+            continue
+        elo, sd = fit.ratings[who].elo, conditional_sd(fit, who, results)
+        out += [elo, elo - Z95 * sd, elo + Z95 * sd]
+    return PanelResult(*out, scores["candidate"], scores["candidate-raw"], len(results) - len(calibration))
+
+
+def conditional_sd(fit, player: str, results: Sequence[tuple[str, str, float]], prior_draws: float = 1.0) -> float:
+    """Standard error (Elo) of ``player``'s rating with the panel's ratings held where the fit
+    put them: the interval of a run on this panel's scale. Every run of an experiment shares
+    the calibration, so the uncertainty of the members' own ratings is common to all rows and
+    cancels when two rows are compared; what separates them is the players' own games."""
+    from gozero.eval.ratings import ELO_PER_NAT
+
+    games: dict[str, float] = {}
+    for a, b, _ in results:
+        if player in (a, b):
+            other = b if a == player else a
+            games[other] = games.get(other, 0.0) + 1.0
+    info = 0.0
+    for other, n in games.items():
+        p = fit.expected(player, other)
+        info += (n + prior_draws) * p * (1.0 - p)
+    return ELO_PER_NAT / math.sqrt(info) if info > 0 else float("inf")
 
 
 def member_ratings(cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]]) -> dict[str, float]:
