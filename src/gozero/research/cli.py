@@ -184,8 +184,9 @@ def ledger_cmd(
             typer.echo(f"# {r['run_id']} at {r['commit']}\n{rerun_command(exp.dir, r)}")
         return
     table = Table(title=f"{exp.dir} ({len(rows)} runs)")
-    for col in ("run", "status", "Elo", "95%", "raw", "CPU s", "eval s", "seed", "config", "description"):
-        table.add_column(col)
+    for col in ("run", "status", "Elo", "95%", "raw", "CPU s", "eval s", "seed", "config"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
 
     def f(v):
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
@@ -196,7 +197,10 @@ def ledger_cmd(
                       r["config_hash"], r["description"])
     from rich.console import Console
 
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a pipe or a file: rows on one line where they fit
+    console.print(table)
 
 
 @research_app.command("report")
