@@ -395,15 +395,5 @@ def conditional_sd(fit, player: str, results: Sequence[tuple[str, str, float]], 
     return ELO_PER_NAT / math.sqrt(info) if info > 0 else float("inf")
 
 
-def member_ratings(cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]]) -> dict[str, float]:
-    """The members' Elo on the calibrated scale (for the report)."""
-    from gozero.eval.ratings import fit_ratings
-
-    if not calibration:
-        return {cfg.anchor: cfg.anchor_elo}
-    fit = fit_ratings(calibration, anchor=cfg.anchor, anchor_elo=cfg.anchor_elo, players=list(cfg.members))
-    return {m: fit.ratings[m].elo for m in cfg.members}
-
-
-__all__ = ["PanelConfig", "PanelResult", "anchor_names", "calibrate", "member_ratings", "missing_members",
+__all__ = ["PanelConfig", "PanelResult", "anchor_names", "calibrate", "conditional_sd", "missing_members",
            "play_pairs", "rate"]

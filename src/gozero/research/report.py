@@ -109,7 +109,7 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
 
 def write_report(exp: Experiment) -> dict:
     """Write EXP/report.md and EXP/report.png; return their paths and a summary."""
-    from .panel import member_ratings
+    from gozero.eval.ratings import fit_ratings
 
     rows = Ledger(exp.dir).rows()
     imp, trials = importances(exp)
@@ -148,10 +148,18 @@ def write_report(exp: Experiment) -> dict:
     cal_path = exp.dir / "calibration.json"
     if cal_path.is_file():
         cal = json.loads(cal_path.read_text())
-        ratings = member_ratings(exp.panel, [tuple(g) for g in cal["games"]])
+        games = [tuple(g) for g in cal["games"]]
         lines += ["", "## Panel (calibrated once, "
-                  f"{len(cal['games'])} games, {cal.get('cpu_seconds', 0):.0f} CPU s)", ""]
-        lines += [f"- {m}: {ratings.get(m, float('nan')):.0f}" for m in exp.panel.members]
+                  f"{len(games)} games, {cal.get('cpu_seconds', 0):.0f} CPU s)", "",
+                  "| member | Elo | 95 % (joint fit) | score |", "|---|---|---|---|"]
+        if games:
+            fit = fit_ratings(games, anchor=exp.panel.anchor, anchor_elo=exp.panel.anchor_elo,
+                              players=list(exp.panel.members))
+            for m in exp.panel.members:
+                r = fit.ratings[m]
+                lines.append(f"| {m} | {r.elo:.0f} | [{r.low:.0f}, {r.high:.0f}] | {r.score:g}/{r.games} |")
+        else:
+            lines.append(f"| {exp.panel.anchor} | {exp.panel.anchor_elo:.0f} | - | - |")
     md.write_text("\n".join(lines) + "\n")
     best = rated[0] if rated else None
     return {"markdown": str(md), "png": str(png), "runs": len(rows), "best": best, "importances": imp}
