@@ -166,3 +166,10 @@ def test_a_zero_budget_run_rates_its_initial_network_with_the_runs_search(tmp_pa
     assert not (folder / "runs" / row["run_id"] / "train").exists()  # nothing was trained
     with pytest.raises(ValueError, match="--init"):
         run_trial(TrialSpec(str(folder), budget=0.0))
+    # with a budget, --init trains on from that network's weights
+    row = run_trial(TrialSpec(str(folder), budget=60.0, init=str(snap), overrides=["run.max_generations=1"]))
+    assert row["status"] == "rated" and row["init"] == str(snap)
+    first = torch.load(folder / "runs" / row["run_id"] / "train" / "checkpoints" / "step_00000000.pt",
+                       weights_only=False)["model"]
+    init = torch.load(snap, weights_only=False)["model"]
+    assert all(torch.equal(first[k].float(), init[k].float()) for k in init)
