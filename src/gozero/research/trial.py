@@ -158,6 +158,8 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
     say = progress or (lambda s: None)
     exp = load_experiment(spec.exp_dir)
     budget = float(exp.budget if spec.budget is None else spec.budget)
+    if budget == 0 and not spec.init:
+        raise ValueError("a zero training budget needs an initial checkpoint (--init)")
     overrides = list(spec.overrides) + [f"run.seed={spec.seed}"]
     cfg = exp.config(overrides)
     run_dir = exp.runs_dir / spec.run_id
@@ -177,8 +179,6 @@ def execute_trial(spec: TrialSpec, on_intermediate: Callable[[float, float], boo
     t_start = time.monotonic()
     final = {}
     if budget == 0:  # the test-time track: rate the --init network as it is, with this run's search
-        if not spec.init:
-            raise ValueError("a zero training budget needs an initial checkpoint (--init)")
         rated = _rate(exp, Path(spec.init), run_dir, log, games=None, raw=True)
         if "error" in rated:
             row.update(status="crash", description=(spec.description + "; " if spec.description else "")
