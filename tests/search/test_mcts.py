@@ -204,3 +204,95 @@ def test_reused_root_gets_its_own_score_and_ownership():
         me = g.to_move
         expected = (stones == me).astype(np.float32) - (stones == 3 - me).astype(np.float32)
         assert np.array_equal(r.ownership[0], expected)
+
+
+WEIGHTS = 1.0 + (np.arange(49) * 5 % 7)  # a different worth for (almost) every point
+
+
+def _weighted(stones: np.ndarray, me: int) -> tuple[float, float]:
+    """The fake network's (value, score lead) for the side to move ``me``: weighted stones."""
+    w = WEIGHTS[: len(stones)]
+    lead = float(w[stones == me].sum() - w[stones == 3 - me].sum())
+    return float(np.clip(lead / 12.0, -1, 1)), lead
+
+
+class WeightedEvaluator(MaterialEvaluator):
+    """Value and score lead from the weighted stones (so each move's subtree has its own
+    score), and a mildly non-uniform policy."""
+
+    def evaluate(self, planes, globals_, size=None):
+        out = super().evaluate(planes, globals_, size)
+        nn = planes.shape[2]
+        w = WEIGHTS[:nn].astype(np.float32)
+        lead = planes[:, 0].astype(np.float32) @ w - planes[:, 1].astype(np.float32) @ w
+        out.score[:] = lead
+        out.value[:] = np.clip(lead / 12.0, -1, 1)
+        out.policy[:, :nn] = 0.1 * w
+        return out
+
+
+def _subtree_samples(s: BatchedSearch, game: Game, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (value, score) the search backed up through root move ``first``, recomputed
+    here from the positions (replayed in a `Game`) and the visit counts, root's view."""
+    me = game.to_move
+    values, scores = [], []
+    stack = [(int(s.child[0, 0, first]), 0, first, game.copy())]
+    while stack:
+        node, parent, action, g = stack.pop()
+        g.play(action)
+        visits = int(s.nsa[0, parent, action])
+        kids = [(int(c), node, a) for a, c in enumerate(s.child[0, node]) if c >= 0 and s.nsa[0, node, a] > 0]
+        own = visits - sum(int(s.nsa[0, node, a]) for _, _, a in kids)
+        if g.is_over:
+            sc = g.score() * (1 if g.to_move == BLACK else -1)
+            v = float(np.sign(sc))
+        else:
+            v, sc = _weighted(g.position.stones, g.to_move)
+        sign = 1 if g.to_move == me else -1
+        values += [sign * v] * own
+        scores += [sign * sc] * own
+        stack += [(c, n, a, g.copy()) for c, n, a in kids]
+    return np.asarray(values), np.asarray(scores)
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+@pytest.mark.parametrize("moves", [[], ["C3"]], ids=["black", "white"])
+def test_each_move_gets_the_score_and_lcb_of_its_own_subtree(algorithm, moves):
+    g = _game(5, moves, Rules(komi=0.5, ko="simple"))
+    s, r = _search(g, algorithm, 120, ev=WeightedEvaluator())
+    from gozero.search.mcts import LCB_STDEVS
+
+    visited = np.flatnonzero(r.visits[0])
+    assert len(visited) >= 4
+    leads = r.move_score[0, visited]
+    assert len(np.unique(np.round(leads, 3))) >= 3  # not one lead for every move
+    all_scores = []
+    for a in visited:
+        values, scores = _subtree_samples(s, g, int(a))
+        n = len(values)
+        assert n == r.visits[0, a]
+        assert r.q[0, a] == pytest.approx(values.mean(), abs=1e-4)
+        assert r.move_score[0, a] == pytest.approx(scores.mean(), abs=1e-3)
+        assert r.move_score_stdev[0, a] == pytest.approx(scores.std(), abs=1e-3)
+        sd = values.std(ddof=1) / 2 if n > 1 else 0.5
+        assert r.move_lcb[0, a] == pytest.approx((values.mean() + 1) / 2 - LCB_STDEVS * sd / np.sqrt(n), abs=1e-3)
+        all_scores += list(scores)
+    # the root's score: its own evaluation and every visit below it
+    _, root_lead = _weighted(g.position.stones, g.to_move)
+    expected = (root_lead + sum(all_scores)) / (len(all_scores) + 1)
+    assert r.root_score[0] == pytest.approx(expected, abs=1e-3)
+    assert r.score[0] == pytest.approx(root_lead)
+
+
+def test_a_finished_line_backs_up_the_exact_count():
+    # white passed: black's pass ends the game, and its subtree's score is the count itself
+    g = Game(5, Rules(komi=0.5))
+    for p in ["A2", "B2", "C2", "D2", "E2"]:
+        g.place_setup(BLACK, from_gtp(p, 5))
+    g.place_setup(3 - BLACK, from_gtp("B4", 5))
+    g.position.to_move = 3 - BLACK
+    g.play(25)
+    s, r = _search(g, "puct", 60, ev=WeightedEvaluator())
+    assert r.visits[0, 25] > 0
+    assert r.move_score[0, 25] == pytest.approx(g.score())  # black to move: black's lead
+    assert r.move_score_stdev[0, 25] == pytest.approx(0.0, abs=1e-4)

@@ -72,6 +72,32 @@ def considered_visits(m: int, n: int) -> np.ndarray:
     return np.asarray(seq[:n], dtype=np.int32)
 
 
+LCB_STDEVS = 5.0  # a move's win-rate LCB lies this many standard errors below its mean (KataGo's lcbStdevs)
+
+
+def move_statistics(visits: np.ndarray, wsa: np.ndarray, child: np.ndarray, vsq: np.ndarray, ssum: np.ndarray,
+                    ssq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean score lead, score stdev, win-rate LCB) of each root move from its subtree.
+
+    ``visits``, ``wsa``, ``child``: (B, A) root edges; ``vsq``, ``ssum``, ``ssq``: (B, M) node
+    accumulators (`tree.py`). The LCB is the move's win rate less ``LCB_STDEVS`` standard
+    errors of its mean, the standard deviation estimated from the values backed up through
+    the move (unbiased; a move with one visit gets the largest possible, 0.5 in win rate).
+    """
+    n = visits.astype(np.float64)
+    seen = (n > 0) & (child >= 0)
+    idx = np.where(seen, child, 0)
+    nd = np.maximum(n, 1.0)
+    mean_s = np.where(seen, np.take_along_axis(ssum, idx, axis=1) / nd, 0.0)
+    var_s = np.where(seen, np.take_along_axis(ssq, idx, axis=1) / nd - mean_s**2, 0.0)
+    q = np.where(seen, wsa / nd, 0.0)
+    var_v = np.take_along_axis(vsq, idx, axis=1) / nd - q**2
+    var_v = np.where(n > 1, np.maximum(var_v, 0.0) * n / np.maximum(n - 1, 1.0), 1.0)
+    lcb = np.where(seen, (q + 1) / 2 - LCB_STDEVS * 0.5 * np.sqrt(var_v / nd), 0.0)
+    return (mean_s.astype(np.float32), np.sqrt(np.maximum(var_s, 0.0)).astype(np.float32),
+            lcb.astype(np.float32))
+
+
 @dataclass
 class RootResult:
     """What a search tells about each root (arrays over the B games)."""
@@ -86,6 +112,10 @@ class RootResult:
     action: np.ndarray  # (B,) chosen move (temperature/Gumbel applied)
     score: np.ndarray  # (B,) network score lead at the root
     ownership: np.ndarray  # (B, NN) network ownership at the root
+    move_score: np.ndarray  # (B, A) mean score lead over each root move's subtree (side to move), 0 unvisited
+    move_score_stdev: np.ndarray  # (B, A) standard deviation of the score lead over that subtree
+    move_lcb: np.ndarray  # (B, A) lower confidence bound of each move's win rate (0..1 scale), see LCB_STDEVS
+    root_score: np.ndarray  # (B,) search score lead at the root (mean over the root's visits)
 
 
 class BatchedSearch:
@@ -115,6 +145,10 @@ class BatchedSearch:
         self.nsa = np.zeros((B, M, A), np.int32)
         self.wsa = np.zeros((B, M, A), np.float32)
         self.value = np.zeros((B, M), np.float32)
+        self.score = np.zeros((B, M), np.float32)
+        self.vsq = np.zeros((B, M), np.float64)
+        self.ssum = np.zeros((B, M), np.float64)
+        self.ssq = np.zeros((B, M), np.float64)
         self.state = np.zeros((B, M), np.int8)
         self.count = np.zeros(B, np.int32)
         self.root_prev = np.zeros((B, 2, self.nn), np.int32)
@@ -168,7 +202,8 @@ class BatchedSearch:
         if self.nsa[b, 0, action] + 1 > room:
             return False
         T.reroot(self.ints, self.bits, self.parent, self.parent_action, self.child, self.prior, self.legal,
-                 self.nsa, self.wsa, self.value, self.state, self.count, b, int(c))
+                 self.nsa, self.wsa, self.value, self.score, self.vsq, self.ssum, self.ssq, self.state, self.count,
+                 b, int(c))
         # the tree used simple ko; the root gets the game's real legal moves
         self.legal[b, 0] = legal_after
         pr = self.prior[b, 0] * legal_after
@@ -199,8 +234,9 @@ class BatchedSearch:
             self._out_game[:k] = [todo[i] for i in new]
             self._out_node[:k] = 0
             T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.state, self._out_game, self._out_node, k, out.policy[new],
-                                out.value[new], self.cfg.virtual_loss, False)
+                                self.value, self.score, self.vsq, self.ssum, self.ssq, self.state, self._out_game,
+                                self._out_node, k, out.policy[new], out.value[new], out.score[new],
+                                self.cfg.virtual_loss, False)
         for i, b in enumerate(todo):
             if i in new:
                 self.root_raw_prior[b] = self.prior[b, 0]
@@ -253,7 +289,8 @@ class BatchedSearch:
             if considered_table is not None:
                 considered[:] = considered_table[:, step]
             n = T.select_leaves(self.ints, self.bits, self.parent, self.parent_action, self.child, self.prior,
-                                self.legal, self.nsa, self.wsa, self.value, self.state, self.count, self.root_prev,
+                                self.legal, self.nsa, self.wsa, self.value, self.score, self.vsq, self.ssum, self.ssq,
+                                self.state, self.count, self.root_prev,
                                 self.root_last, self.gumbel, considered, active, self.geo.nbr, self.geo.zob,
                                 self.allow_suicide, self.komi, algo, cfg.c_puct_init, cfg.c_puct_base,
                                 cfg.fpu_reduction, cfg.fpu_reduction_root, cfg.gumbel_c_visit, cfg.gumbel_c_scale,
@@ -264,8 +301,8 @@ class BatchedSearch:
             out = self.ev.evaluate(self._planes[:n], self._glob[:n], self.size)
             self.net_calls += 1
             T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.state, self._out_game, self._out_node, n, out.policy, out.value,
-                                cfg.virtual_loss, True)
+                                self.value, self.score, self.vsq, self.ssum, self.ssq, self.state, self._out_game,
+                                self._out_node, n, out.policy, out.value, out.score, cfg.virtual_loss, True)
         return self.root_result(temperature)
 
     def root_result(self, temperature: np.ndarray | float = 0.0) -> RootResult:
@@ -316,9 +353,15 @@ class BatchedSearch:
                 score = np.where(cand, self.gumbel[b] + np.log(self.root_raw_prior[b] + 1e-12) + sig * scratch,
                                  -np.inf)
                 action[b] = int(np.argmax(score))
+        child = self.child[:, 0, :]
+        move_score, move_stdev, move_lcb = move_statistics(visits, self.wsa[:, 0, :], child, self.vsq, self.ssum,
+                                                           self.ssq)
+        own_score = np.where(self.state[:, 0] == T.EXPANDED, self.score[:, 0], self.root_score)
+        root_score = ((own_score + (move_score * visits).sum(axis=1)) / (total + 1)).astype(np.float32)
         return RootResult(visits=visits, q=q, prior=self.prior[:, 0, :].copy(), raw_prior=self.root_raw_prior.copy(),
                           policy_target=target, value=self.value[:, 0].copy(), root_q=root_q, action=action,
-                          score=self.root_score.copy(), ownership=self.root_own.copy())
+                          score=self.root_score.copy(), ownership=self.root_own.copy(), move_score=move_score,
+                          move_score_stdev=move_stdev, move_lcb=move_lcb, root_score=root_score)
 
     def principal_variation(self, b: int, first: int, length: int = 10) -> list[int]:
         """Most visited line after ``first`` at the root of game ``b``."""
@@ -334,6 +377,16 @@ class BatchedSearch:
         return pv
 
 
+def node_bytes(size: int) -> int:
+    """Memory of one tree node at this board size: the (A,) edge arrays (child, prior,
+    legal, nsa, wsa) and the per-node ones (rules state, parent, action, value, score,
+    accumulators, state), as `BatchedSearch` allocates them."""
+    geo = geometry(size)
+    per_edge = 4 + 4 + 1 + 4 + 4
+    per_node = geo.ints_len * 4 + geo.bits_len * 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 1
+    return (geo.nn + 1) * per_edge + per_node
+
+
 def root_inputs(game) -> tuple[np.ndarray, np.ndarray]:
     """(prev stones (2, NN), last moves before the root's own last move) of a `Game`."""
     nn = game.position.geo.nn
@@ -347,4 +400,5 @@ def root_inputs(game) -> tuple[np.ndarray, np.ndarray]:
     return prev, np.asarray(before, np.int32)
 
 
-__all__ = ["BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "root_inputs"]
+__all__ = ["LCB_STDEVS", "BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "move_statistics",
+           "node_bytes", "root_inputs"]

@@ -17,9 +17,8 @@ import numpy as np
 
 from gozero.net.inference import NetEvaluator, load_checkpoint_model
 from gozero.rules import Game
-from gozero.rules.game import geometry
 
-from .mcts import BatchedSearch, SearchConfig, root_inputs
+from .mcts import BatchedSearch, SearchConfig, node_bytes, root_inputs
 from .player import DEFAULT_VISITS, RESIGN, Analysis, MoveInfo, SearchLimits
 
 OPEN_ENDED_BYTES = 512 * 2**20  # tree memory of a time- or stop-bounded search
@@ -79,12 +78,9 @@ class MCTSPlayer:
     @staticmethod
     def open_ended_nodes(size: int) -> int:
         """Tree size for a search bounded by time or a stop signal (GTP analysis, --time):
-        as many nodes as fit in about ``OPEN_ENDED_BYTES`` at this board size (9x9: 262,144,
-        19x19: about 16,000), so analysis goes on growing well past any visits setting."""
-        a = size * size + 1
-        geo = geometry(size)
-        per_node = a * 17 + geo.ints_len * 4 + geo.bits_len * 8 + 16
-        return int(min(OPEN_ENDED_MAX_NODES, max(8192, OPEN_ENDED_BYTES // per_node)))
+        as many nodes as fit in about ``OPEN_ENDED_BYTES`` at this board size (`node_bytes`;
+        9x9: about 114,000, 19x19: about 16,600), so analysis goes on growing well past any visits setting."""
+        return int(min(OPEN_ENDED_MAX_NODES, max(8192, OPEN_ENDED_BYTES // node_bytes(size))))
 
     def _prepare(self, game: Game, target: int | None) -> BatchedSearch:
         nodes = target + 64 + 4 * self.config.leaves_per_game if target is not None \
@@ -148,10 +144,11 @@ class MCTSPlayer:
             if visits[a] <= 0:
                 break
             moves.append(MoveInfo(move=int(a), visits=int(visits[a]), winrate=float((r.q[0, a] + 1) / 2),
-                                  prior=float(r.raw_prior[0, a]), score_lead=float(r.score[0]),
-                                  pv=s.principal_variation(0, int(a))))
+                                  prior=float(r.raw_prior[0, a]), score_lead=float(r.move_score[0, a]),
+                                  pv=s.principal_variation(0, int(a)), score_stdev=float(r.move_score_stdev[0, a]),
+                                  lcb=float(r.move_lcb[0, a])))
         return Analysis(moves=moves, policy=r.raw_prior[0].copy(), winrate=float((r.root_q[0] + 1) / 2),
-                        score_lead=float(r.score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
+                        score_lead=float(r.root_score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
 
     # -- the Player interface -------------------------------------------------------------
     def analyze(self, game: Game, limits: SearchLimits | None = None,

@@ -13,6 +13,13 @@ One `Tree` holds the trees of B games as arrays (M nodes per game, A = NN+1 acti
 ``nsa``, ``wsa``       (B, M, A)        visits and summed values of each edge, from the
                                         node's side to move
 ``value``              (B, M)           network value of the node (terminal: the result)
+``score``              (B, M)           network score lead of the node, side to move (terminal:
+                                        the exact count)
+``vsq``                (B, M)           sum over the node's visits of value squared
+``ssum``, ``ssq``      (B, M)           sums over the node's visits of the score lead and its
+                                        square, from the parent's side to move (the sign of
+                                        the edge's ``wsa``); the node's visit count is its
+                                        edge's ``nsa``
 ``state``              (B, M)           0 created, 1 expanded, 2 terminal
 ``count``              (B,)             nodes in use
 =====================  ===============  ====================================================
@@ -77,15 +84,15 @@ def node_features(ints, bits, parent, legal, root_prev, root_last, komi, b, node
 
 
 @njit(cache=True)
-def terminal_value(ints_row, nn, nbr, komi):
-    """Result (+1 win, -1 loss, 0 draw) for the side to move of a finished position."""
-    dead = np.zeros(nn, np.bool_)
+def terminal_result(ints_row, nn, nbr, komi, dead):
+    """(result +1 win / -1 loss / 0 draw, score lead) for the side to move of a finished
+    position, counted by area after removing the ``dead`` stones (none: Tromp-Taylor)."""
     s, _ = K.area_score(ints_row, nn, nbr, dead, komi)
-    me = ints_row[4 * nn + K.S_TO_MOVE]
+    if ints_row[4 * nn + K.S_TO_MOVE] != K.BLACK:
+        s = -s
     if s == 0:
-        return 0.0
-    black_wins = s > 0
-    return 1.0 if black_wins == (me == K.BLACK) else -1.0
+        return 0.0, 0.0
+    return (1.0 if s > 0 else -1.0), s
 
 
 @njit(cache=True)
@@ -208,10 +215,11 @@ def _gumbel_root_select(prior, legal, nsa, wsa, value, gumbel, b, considered, c_
 
 
 @njit(cache=True)
-def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, visit):
+def _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, node, v, sc, vloss, visit):
     """Walk from ``node`` up to the root undoing the virtual loss of the descent; with
-    ``visit`` = 1 also add one visit of value ``v`` (``node``'s side to move, negated at
-    each level). ``visit`` = 0 only undoes the virtual loss (a discarded descent)."""
+    ``visit`` = 1 also add one visit of value ``v`` and score lead ``sc`` (``node``'s side
+    to move, negated at each level) to the edges and to the nodes' accumulators.
+    ``visit`` = 0 only undoes the virtual loss (a discarded descent)."""
     n = node
     while True:
         p = parent[b, n]
@@ -219,13 +227,19 @@ def _backup(parent, parent_action, nsa, wsa, b, node, v, vloss, visit):
             break
         a = parent_action[b, n]
         v = -v
+        sc = -sc
         nsa[b, p, a] += visit - vloss
         wsa[b, p, a] += vloss + visit * v
+        if visit:
+            vsq[b, n] += v * v
+            ssum[b, n] += sc
+            ssq[b, n] += sc * sc
         n = p
 
 
 @njit(cache=True)
-def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, state, count,
+def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq,
+                  state, count,
                   root_prev, root_last, gumbel, considered, active, nbr, zob, allow_suicide, komi,
                   algo, c_init, c_base, fpu_red, fpu_red_root, c_visit, c_scale, leaves_per_game, vloss,
                   out_game, out_node, planes, glob):
@@ -281,6 +295,9 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
                     parent[b, c] = n
                     parent_action[b, c] = a
                     child[b, n, a] = c
+                    vsq[b, c] = 0.0
+                    ssum[b, c] = 0.0
+                    ssq[b, c] = 0.0
                     for k in range(a_n):
                         child[b, c, k] = -1
                         nsa[b, c, k] = 0
@@ -291,18 +308,19 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
                     break
                 n = c
             if collided:
-                _backup(parent, parent_action, nsa, wsa, b, n, 0.0, vloss, 0)
+                _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, n, 0.0, 0.0, vloss, 0)
                 continue
             if created < 0:
                 # reached a terminal node: back up its result again
-                _backup(parent, parent_action, nsa, wsa, b, n, value[b, n], vloss, 1)
+                _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, n, value[b, n], score[b, n], vloss, 1)
                 continue
             row = ints[b, created]
             if row[4 * nn + K.S_PASSES] >= 2:
                 state[b, created] = TERMINAL
-                v = terminal_value(row, nn, nbr, komi)
+                v, sc = terminal_result(row, nn, nbr, komi, np.zeros(nn, np.bool_))
                 value[b, created] = v
-                _backup(parent, parent_action, nsa, wsa, b, created, v, vloss, 1)
+                score[b, created] = sc
+                _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, created, v, sc, vloss, 1)
                 continue
             hh = np.empty(1, np.uint64)
             ht = np.empty(1, np.int8)
@@ -316,9 +334,10 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
 
 
 @njit(cache=True)
-def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, state, out_game, out_node, n_out,
-                      logits, values, vloss, backup):
-    """Store the network's answer for each listed leaf and back its value up the tree."""
+def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq, state,
+                      out_game, out_node, n_out, logits, values, scores, vloss, backup):
+    """Store the network's answer for each listed leaf and back its value and score lead
+    up the tree."""
     a_n = prior.shape[2]
     for i in range(n_out):
         b = out_game[i]
@@ -338,13 +357,15 @@ def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, stat
         for a in range(a_n):
             prior[b, n, a] /= norm
         value[b, n] = values[i]
+        score[b, n] = scores[i]
         state[b, n] = EXPANDED
         if backup:
-            _backup(parent, parent_action, nsa, wsa, b, n, values[i], vloss, 1)
+            _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, n, values[i], scores[i], vloss, 1)
 
 
 @njit(cache=True)
-def reroot(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, state, count, b, new_root):
+def reroot(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq, state,
+           count, b, new_root):
     """Keep only the subtree of ``new_root`` in game ``b``'s tree, renumbered from 0."""
     m = count[b]
     keep = np.zeros(m, np.bool_)
@@ -381,6 +402,10 @@ def reroot(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, val
             nsa[b, t] = nsa[b, n]
             wsa[b, t] = wsa[b, n]
             value[b, t] = value[b, n]
+            score[b, t] = score[b, n]
+            vsq[b, t] = vsq[b, n]
+            ssum[b, t] = ssum[b, n]
+            ssq[b, t] = ssq[b, n]
             state[b, t] = state[b, n]
         p = parent[b, n]
         parent[b, t] = mapping[p] if (p >= 0 and n != new_root) else -1
