@@ -3,6 +3,7 @@ toy trees, tree reuse keeping a consistent state, and the batched search's bookk
 
 import numpy as np
 import pytest
+from dead_stones_case import OWN_BLACK, DeadStoneEvaluator, dead_stone_position
 
 from gozero.net.features import NUM_PLANES
 from gozero.net.inference import NetOutput
@@ -296,3 +297,31 @@ def test_a_finished_line_backs_up_the_exact_count():
     assert r.visits[0, 25] > 0
     assert r.move_score[0, 25] == pytest.approx(g.score())  # black to move: black's lead
     assert r.move_score_stdev[0, 25] == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_pass_into_a_win_only_the_strict_count_gives_is_refused(algorithm):
+    from gozero.rules import dead_stones
+
+    g = dead_stone_position()
+    assert g.score() == 5.5
+    dead = dead_stones(g.position, OWN_BLACK)
+    assert list(np.flatnonzero(dead)) == [from_gtp("C4", 5)] and g.score(dead) == -5.5
+    results = {}
+    for scoring in ("tromp_taylor", "area_dead_removed"):
+        ev = DeadStoneEvaluator()
+        s = BatchedSearch(ev, 5, 1, SearchConfig(algorithm=algorithm, simulations=48), komi=0.5, seed=1,
+                          scoring=scoring)
+        s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), *root_inputs(g))
+        results[scoring] = s.run()
+    tt, adr = results["tromp_taylor"], results["area_dead_removed"]
+    assert tt.q[0, 25] == pytest.approx(1.0) and tt.action[0] == 25
+    assert tt.move_score[0, 25] == pytest.approx(5.5)
+    assert adr.visits[0, 25] > 0 and adr.q[0, 25] == pytest.approx(-1.0)
+    assert adr.move_score[0, 25] == pytest.approx(-5.5)
+    assert adr.action[0] != 25
+
+
+def test_unknown_scoring_rule_is_refused():
+    with pytest.raises(ValueError, match="scoring"):
+        BatchedSearch(MaterialEvaluator(), 5, 1, SearchConfig(), scoring="japanese")

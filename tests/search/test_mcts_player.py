@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+from dead_stones_case import DeadStoneEvaluator, dead_stone_position
 
 from gozero.net.inference import NetOutput
 from gozero.rules import BLACK, Game, Rules, from_gtp
@@ -158,3 +159,16 @@ def test_analysis_reports_each_moves_own_lead_and_lcb():
     own = w[from_gtp("E5", 9)] - w[from_gtp("C3", 9)]
     expected = (own + sum(m.score_lead * m.visits for m in a.moves)) / (a.visits + 1)
     assert a.score_lead == pytest.approx(expected, abs=1e-3)
+
+
+def test_the_player_searches_by_the_games_scoring_rule():
+    import dataclasses
+
+    g = dead_stone_position()  # black passing wins by the strict count only
+    p = MCTSPlayer(DeadStoneEvaluator(), visits=64, seed=1,
+                   config=SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8))
+    assert p.genmove(g) != g.pass_move
+    strict = g.copy()
+    strict.rules = dataclasses.replace(g.rules, scoring="tromp_taylor")
+    assert p.genmove(strict) == g.pass_move  # the same player, a new tree for the other rule
+    assert p.genmove(g) != g.pass_move

@@ -99,3 +99,66 @@ def test_targets_are_consistent(examples):
         assert set(np.unique(z["aux_weight"])) <= {0.0, 1.0} and len(set(z["aux_weight"].tolist())) == 1
     assert settled_games >= 1
     assert stats.resigned + stats.capped + settled_games >= len(games)
+
+
+class FixedOwnership:
+    """The tiny net's policy and value with a fixed ownership pattern (black's view: + on
+    even points, - on odd ones), so stones are called dead often and predictably."""
+
+    OWN_BLACK = np.where(np.arange(NN) % 2 == 0, 0.8, -0.8).astype(np.float32)
+
+    def __init__(self, ev):
+        self.ev = ev
+
+    @property
+    def evaluations(self):
+        return self.ev.evaluations
+
+    def evaluate(self, planes, globals_, size=None):
+        out = self.ev.evaluate(planes, globals_, size)
+        black = globals_[:, 1] > 0.5
+        out.ownership = np.where(black[:, None], self.OWN_BLACK, -self.OWN_BLACK).astype(np.float32)
+        return out
+
+
+def test_area_dead_removed_games_are_recorded_by_that_count(tmp_path):
+    from gozero.rules import dead_stones
+
+    sp, writer = _selfplay(tmp_path, no_resign_fraction=1.0, sgf_every=0)
+    sp = SelfPlay(FixedOwnership(sp.ev), SIZE, Rules(komi=0.5, scoring="area_dead_removed"),
+                  SearchConfig(algorithm="gumbel", simulations=8), sp.cfg, writer, seed=1)
+    assert sp.search.scoring == "area_dead_removed"
+    ended = []
+    finish = sp._finish
+
+    def recording_finish(b, dead=None):
+        g = sp.slots[b].game.copy()
+        summary = finish(b, dead)
+        ended.append((g, summary))
+        return summary
+
+    sp._finish = recording_finish
+    sp.play_games(10)
+    by_passes = [(g, s) for g, s in ended if g.is_over]
+    assert len(by_passes) >= 3
+    differs = 0
+    for g, summary in by_passes:
+        dead = dead_stones(g.position, FixedOwnership.OWN_BLACK)
+        assert summary["score"] == g.score(dead)
+        differs += g.score(dead) != g.score()
+    assert differs >= 1  # the rule decided something
+    for g, summary in ended:
+        if not g.is_over:  # the move cap: the board as it stands
+            assert summary["score"] == g.score()
+
+
+def test_game_scoring_is_a_preset_key_that_reaches_the_rules():
+    from gozero.train.config import load_config
+
+    for preset in ("tiny", "9x9", "19x19"):
+        cfg = load_config(preset)
+        assert cfg.game.scoring == "tromp_taylor" and cfg.game.rules().scoring == "tromp_taylor"
+    cfg = load_config("tiny", overrides=["game.scoring=area_dead_removed"])
+    assert cfg.game.rules() == Rules(komi=0.5, scoring="area_dead_removed")
+    with pytest.raises(ValueError, match="scoring"):
+        load_config("tiny", overrides=["game.scoring=japanese"])

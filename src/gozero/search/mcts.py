@@ -119,10 +119,16 @@ class RootResult:
 
 
 class BatchedSearch:
-    """Search trees for ``batch`` games of one board size, stepped together."""
+    """Search trees for ``batch`` games of one board size, stepped together.
+
+    ``scoring`` values the positions that two passes end inside the tree: ``tromp_taylor``
+    (every stone counts) or ``area_dead_removed`` (area without the stones the network's
+    ownership at that position calls dead; one network evaluation per such position).
+    """
 
     def __init__(self, evaluator: NetEvaluator, size: int, batch: int, config: SearchConfig, komi: float = 7.5,
-                 allow_suicide: bool = False, max_nodes: int | None = None, seed: int | None = None):
+                 allow_suicide: bool = False, max_nodes: int | None = None, seed: int | None = None,
+                 scoring: str = "tromp_taylor"):
         self.ev = evaluator
         self.cfg = config
         self.size = size
@@ -132,6 +138,10 @@ class BatchedSearch:
         self.B = batch
         self.komi = float(komi)
         self.allow_suicide = allow_suicide
+        if scoring not in T.SCORING_CODES:
+            raise ValueError(f"unknown scoring rule {scoring!r}; choose one of {list(T.SCORING_CODES)}")
+        self.scoring = scoring
+        self._scoring_code = T.SCORING_CODES[scoring]
         self.M = max_nodes or (2 * config.simulations * max(1, config.leaves_per_game) + 2)
         self.rng = np.random.default_rng(seed)
         B, M, A = self.B, self.M, self.A
@@ -233,10 +243,10 @@ class BatchedSearch:
             k = len(new)
             self._out_game[:k] = [todo[i] for i in new]
             self._out_node[:k] = 0
-            T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.score, self.vsq, self.ssum, self.ssq, self.state, self._out_game,
-                                self._out_node, k, out.policy[new], out.value[new], out.score[new],
-                                self.cfg.virtual_loss, False)
+            T.expand_and_backup(self.ints, self.parent, self.parent_action, self.prior, self.legal, self.nsa,
+                                self.wsa, self.value, self.score, self.vsq, self.ssum, self.ssq, self.state,
+                                self._out_game, self._out_node, k, out.policy[new], out.value[new], out.score[new],
+                                out.ownership[new], self.geo.nbr, self.komi, self.cfg.virtual_loss, False)
         for i, b in enumerate(todo):
             if i in new:
                 self.root_raw_prior[b] = self.prior[b, 0]
@@ -292,7 +302,8 @@ class BatchedSearch:
                                 self.legal, self.nsa, self.wsa, self.value, self.score, self.vsq, self.ssum, self.ssq,
                                 self.state, self.count, self.root_prev,
                                 self.root_last, self.gumbel, considered, active, self.geo.nbr, self.geo.zob,
-                                self.allow_suicide, self.komi, algo, cfg.c_puct_init, cfg.c_puct_base,
+                                self.allow_suicide, self.komi, self._scoring_code, algo, cfg.c_puct_init,
+                                cfg.c_puct_base,
                                 cfg.fpu_reduction, cfg.fpu_reduction_root, cfg.gumbel_c_visit, cfg.gumbel_c_scale,
                                 per_step, cfg.virtual_loss, self._out_game, self._out_node, self._planes,
                                 self._glob)
@@ -300,9 +311,10 @@ class BatchedSearch:
                 continue
             out = self.ev.evaluate(self._planes[:n], self._glob[:n], self.size)
             self.net_calls += 1
-            T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.score, self.vsq, self.ssum, self.ssq, self.state, self._out_game,
-                                self._out_node, n, out.policy, out.value, out.score, cfg.virtual_loss, True)
+            T.expand_and_backup(self.ints, self.parent, self.parent_action, self.prior, self.legal, self.nsa,
+                                self.wsa, self.value, self.score, self.vsq, self.ssum, self.ssq, self.state,
+                                self._out_game, self._out_node, n, out.policy, out.value, out.score, out.ownership,
+                                self.geo.nbr, self.komi, cfg.virtual_loss, True)
         return self.root_result(temperature)
 
     def root_result(self, temperature: np.ndarray | float = 0.0) -> RootResult:

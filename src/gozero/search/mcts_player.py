@@ -2,7 +2,8 @@
 
 It runs a one-game `BatchedSearch` (PUCT with virtual loss, so each network call still
 evaluates several leaves), keeps the tree between moves when the game continues along it,
-resigns when the search is sure it has lost, and reports analyses (candidate moves with
+resigns when the search is sure it has lost, values games ended by two passes by the
+game's own scoring rule (``game.rules.scoring``), and reports analyses (candidate moves with
 visits, win rates, priors, principal variations, ownership) for GTP and the web page.
 """
 
@@ -45,7 +46,8 @@ class MCTSPlayer:
                                              fpu_reduction=0.25)
         self.rng = np.random.default_rng(seed)
         self._search: BatchedSearch | None = None
-        self._key: tuple | None = None  # (size, komi, suicide, moves) the tree's root stands for
+        self._key: tuple | None = None  # (size, setup, moves) the tree's root stands for; the search
+        # itself is kept only for one (size, komi, suicide, scoring): a change of rules starts a new one
         self._lock = threading.Lock()
 
     @classmethod
@@ -63,10 +65,10 @@ class MCTSPlayer:
         nodes (a bigger tree is kept; a smaller one is replaced, losing the reused tree)."""
         s = self._search
         if s is None or s.size != game.size or s.komi != float(game.rules.komi) \
-                or s.allow_suicide != game.rules.suicide or s.M < nodes:
+                or s.allow_suicide != game.rules.suicide or s.scoring != game.rules.scoring or s.M < nodes:
             s = BatchedSearch(self.ev, game.size, 1, self.config, komi=game.rules.komi,
                               allow_suicide=game.rules.suicide, max_nodes=max(nodes, self._max_nodes()),
-                              seed=int(self.rng.integers(2**31)))
+                              seed=int(self.rng.integers(2**31)), scoring=game.rules.scoring)
             self._search = s
             self._key = None
         return s

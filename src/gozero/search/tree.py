@@ -24,7 +24,12 @@ One `Tree` holds the trees of B games as arrays (M nodes per game, A = NN+1 acti
 ``count``              (B,)             nodes in use
 =====================  ===============  ====================================================
 
-Values are in [-1, 1] from the side to move at the node. Two root policies share the same
+Values are in [-1, 1] from the side to move at the node. A position ended by two passes is
+a terminal node valued by the game's scoring rule: under ``SCORING_TROMP_TAYLOR`` at once by
+the strict area count; under ``SCORING_AREA_DEAD_REMOVED`` it is first evaluated by the
+network like a leaf, and its result is the area count without the stones that the
+network's ownership at that finished position calls dead (`rules.kernels.dead_from_ownership`
+at `rules.DEAD_THRESHOLD`), the way people and referees score a finished game. Two root policies share the same
 tree: PUCT (AlphaGo Zero, with first-play urgency and virtual loss) and Gumbel (Danihelka et
 al. 2022: sequential halving at the root, deterministic completed-Q selection inside).
 """
@@ -38,9 +43,12 @@ from numba import njit
 
 from gozero.net.features import LAST_MOVES, encode
 from gozero.rules import kernels as K
+from gozero.rules.game import DEAD_THRESHOLD
 
 CREATED, EXPANDED, TERMINAL = 0, 1, 2
 ALGO_PUCT, ALGO_GUMBEL = 0, 1
+SCORING_TROMP_TAYLOR, SCORING_AREA_DEAD_REMOVED = 0, 1
+SCORING_CODES = {"tromp_taylor": SCORING_TROMP_TAYLOR, "area_dead_removed": SCORING_AREA_DEAD_REMOVED}
 
 
 @njit(cache=True)
@@ -93,6 +101,19 @@ def terminal_result(ints_row, nn, nbr, komi, dead):
     if s == 0:
         return 0.0, 0.0
     return (1.0 if s > 0 else -1.0), s
+
+
+@njit(cache=True)
+def finished_result(ints_row, nn, nbr, komi, own, dead):
+    """(result, score lead) for the side to move of a position ended by two passes, counted
+    by area without the stones that ``own`` (the network's ownership, + for the side to
+    move) calls dead; ``dead`` is scratch (NN,)."""
+    sign = 1.0 if ints_row[4 * nn + K.S_TO_MOVE] == K.BLACK else -1.0
+    own_black = np.empty(nn, np.float64)
+    for p in range(nn):
+        own_black[p] = sign * own[p]
+    K.dead_from_ownership(ints_row, nn, own_black, DEAD_THRESHOLD, dead)
+    return terminal_result(ints_row, nn, nbr, komi, dead)
 
 
 @njit(cache=True)
@@ -240,14 +261,16 @@ def _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, node, v, sc, vlo
 @njit(cache=True)
 def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq,
                   state, count,
-                  root_prev, root_last, gumbel, considered, active, nbr, zob, allow_suicide, komi,
+                  root_prev, root_last, gumbel, considered, active, nbr, zob, allow_suicide, komi, scoring,
                   algo, c_init, c_base, fpu_red, fpu_red_root, c_visit, c_scale, leaves_per_game, vloss,
                   out_game, out_node, planes, glob):
     """Descend each active game's tree ``leaves_per_game`` times and create the leaves.
 
     New non-terminal leaves get their features in ``planes``/``glob`` and are listed in
-    ``out_game``/``out_node`` (returned count) for one network call; terminal leaves are
-    backed up at once. With more than one leaf per game, virtual loss spreads the descents.
+    ``out_game``/``out_node`` (returned count) for one network call; finished positions are
+    backed up at once under Tromp-Taylor ``scoring`` and listed for the network (their
+    ownership judges the dead stones) under area scoring with dead stones removed. With more
+    than one leaf per game, virtual loss spreads the descents.
     """
     n_games = ints.shape[0]
     m_nodes = ints.shape[1]
@@ -315,7 +338,7 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
                 _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, n, value[b, n], score[b, n], vloss, 1)
                 continue
             row = ints[b, created]
-            if row[4 * nn + K.S_PASSES] >= 2:
+            if row[4 * nn + K.S_PASSES] >= 2 and scoring == SCORING_TROMP_TAYLOR:
                 state[b, created] = TERMINAL
                 v, sc = terminal_result(row, nn, nbr, komi, np.zeros(nn, np.bool_))
                 value[b, created] = v
@@ -334,14 +357,25 @@ def select_leaves(ints, bits, parent, parent_action, child, prior, legal, nsa, w
 
 
 @njit(cache=True)
-def expand_and_backup(parent, parent_action, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq, state,
-                      out_game, out_node, n_out, logits, values, scores, vloss, backup):
+def expand_and_backup(ints, parent, parent_action, prior, legal, nsa, wsa, value, score, vsq, ssum, ssq, state,
+                      out_game, out_node, n_out, logits, values, scores, ownership, nbr, komi, vloss, backup):
     """Store the network's answer for each listed leaf and back its value and score lead
-    up the tree."""
+    up the tree. A listed position ended by two passes (area scoring with dead stones
+    removed) becomes terminal with the count its ownership gives instead."""
     a_n = prior.shape[2]
+    nn = a_n - 1
+    dead = np.empty(nn, np.bool_)
     for i in range(n_out):
         b = out_game[i]
         n = out_node[i]
+        if ints[b, n, 4 * nn + K.S_PASSES] >= 2 and parent[b, n] >= 0:
+            v, sc = finished_result(ints[b, n], nn, nbr, komi, ownership[i], dead)
+            value[b, n] = v
+            score[b, n] = sc
+            state[b, n] = TERMINAL
+            if backup:
+                _backup(parent, parent_action, nsa, wsa, vsq, ssum, ssq, b, n, v, sc, vloss, 1)
+            continue
         hi = -1e30
         for a in range(a_n):
             if legal[b, n, a] and logits[i, a] > hi:

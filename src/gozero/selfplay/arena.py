@@ -41,7 +41,7 @@ class _Side:
             self.player = RandomPlayer(seed)
         else:
             self.search = BatchedSearch(evaluator, size, n, search, komi=rules.komi, allow_suicide=rules.suicide,
-                                        seed=seed)
+                                        seed=seed, scoring=rules.scoring)
 
     def moves(self, games: list[Game], idx: list[int]) -> dict[int, int]:
         if self.random:

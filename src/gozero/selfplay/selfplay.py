@@ -7,6 +7,15 @@ rest get ``cheap_simulations`` and only move the game on), plays the chosen move
 a game ends, labels its examples with the outcome, the final ownership and score, hands
 them to the `ShardWriter`, and starts a new game in the freed slot.
 
+Scoring: the search values positions ended by two passes by ``rules.scoring``, and a game
+ended by two passes is recorded by the same rule. Under ``tromp_taylor`` its result, final
+ownership and score are the strict area count of the board as it stands. Under
+``area_dead_removed`` the network evaluates the final position once more, the stones its
+ownership calls dead (`rules.dead_stones`, the search's own rule) are removed, and result,
+ownership (dead stones' points belong to the side that surrounds them) and score are the
+area count without them; the SGF's RE says the same. Games that resign or hit the move cap
+are recorded as before (the resigner loses; the cap counts the board as it stands).
+
 Resignation: a game ends when the side to move's search value stays under
 ``resign_threshold``; a fraction ``no_resign_fraction`` of games never resign, and their
 outcomes measure the false-resignation rate.
@@ -22,7 +31,7 @@ import numpy as np
 
 from gozero.net.features import NUM_GLOBALS, NUM_PLANES, encode_game
 from gozero.net.inference import NetEvaluator
-from gozero.rules import BLACK, Game, Rules
+from gozero.rules import BLACK, Game, Rules, dead_stones
 from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
 
 from .shards import ShardWriter, outcome_targets
@@ -98,7 +107,7 @@ class SelfPlay:
         sims = max(config.full_simulations, config.cheap_simulations)
         cfg = SearchConfig(**{**search.__dict__, "simulations": sims})
         self.search = BatchedSearch(evaluator, size, self.B, cfg, komi=rules.komi, allow_suicide=rules.suicide,
-                                    seed=int(self.rng.integers(2**31)))
+                                    seed=int(self.rng.integers(2**31)), scoring=rules.scoring)
         self.nn = size * size
         self.max_moves = int(config.max_moves_factor * self.nn)
         self.slots: list[_Slot | None] = [self._new_slot() for _ in range(self.B)]
@@ -137,6 +146,7 @@ class SelfPlay:
         res = self.search.run(games=np.asarray(live), simulations=sims, noise=noise, temperature=temps)
         self.stats.net_evals += self.ev.evaluations - evals0
         finished = []
+        ended = []  # games ended by two passes, their count decided after the loop
         for b in live:
             slot = self.slots[b]
             g = slot.game
@@ -161,8 +171,13 @@ class SelfPlay:
             g.play(action)
             self._last_action[b] = action
             self.stats.moves += 1
-            if g.is_over or len(g.moves) >= self.max_moves:
+            if g.is_over and self.rules.scoring == "area_dead_removed":
+                ended.append(b)
+            elif g.is_over or len(g.moves) >= self.max_moves:
                 finished.append(self._finish(b))
+        if ended:
+            for b, dead in zip(ended, self._dead_at_end([self.slots[b].game for b in ended]), strict=True):
+                finished.append(self._finish(b, dead))
         for b in range(self.B):
             if self.slots[b] is None and not stop_new_games:
                 self.slots[b] = self._new_slot()
@@ -170,10 +185,18 @@ class SelfPlay:
         self.stats.seconds += time.perf_counter() - t0
         return finished
 
-    def _finish(self, b: int) -> dict:
+    def _dead_at_end(self, games: list[Game]) -> list[np.ndarray]:
+        """The dead stones of finished games by the network's ownership (one call for all)."""
+        feats = [encode_game(g) for g in games]
+        out = self.ev.evaluate(np.stack([p for p, _ in feats]), np.stack([q for _, q in feats]), self.size)
+        self.stats.net_evals += len(games)
+        return [dead_stones(g.position, out.ownership[i] * (1 if g.to_move == BLACK else -1))
+                for i, g in enumerate(games)]
+
+    def _finish(self, b: int, dead: np.ndarray | None = None) -> dict:
         slot = self.slots[b]
         g = slot.game
-        score, owner = g.position.score(self.rules.komi)
+        score, owner = g.position.score(self.rules.komi, dead)
         capped = not g.is_over and not slot.resigned_color
         if slot.resigned_color:
             winner = 3 - slot.resigned_color
@@ -204,17 +227,17 @@ class SelfPlay:
             }
             self.writer.add_game(arrays, self.size)
         if self.sgf_dir is not None and self.cfg.sgf_every and (st.games - 1) % self.cfg.sgf_every == 0:
-            self._save_sgf(g, winner, slot, score)
+            self._save_sgf(g, winner, slot, dead)
         self.slots[b] = None
         return {"moves": len(g.moves), "winner": winner, "score": score, "resigned": bool(slot.resigned_color)}
 
-    def _save_sgf(self, g: Game, winner: int, slot: _Slot, score: float) -> None:
+    def _save_sgf(self, g: Game, winner: int, slot: _Slot, dead: np.ndarray | None) -> None:
         from gozero.rules.sgf import game_to_sgf
 
         if slot.resigned_color:
             result = ("B" if winner == BLACK else "W") + "+R"
         else:
-            result = g.result_string()
+            result = g.result_string(dead)
         self.sgf_dir.mkdir(parents=True, exist_ok=True)
         path = self.sgf_dir / f"game_{self.stats.games:07d}_{int(time.time())}.sgf"
         path.write_text(game_to_sgf(g, black="gozero-selfplay", white="gozero-selfplay", result=result))

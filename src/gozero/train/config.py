@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from gozero.net.model import NetConfig
+from gozero.rules import Rules
 from gozero.search.mcts import SearchConfig
 from gozero.selfplay.selfplay import SelfPlayConfig
 
@@ -31,6 +32,11 @@ class GameConfig:
     komi: float = 7.5
     ko: str = "positional"
     suicide: bool = False
+    scoring: str = "tromp_taylor"  # a game ended by two passes: "tromp_taylor" or "area_dead_removed"
+
+    def rules(self) -> Rules:
+        """The `Rules` these settings stand for (self-play, gating, evaluation)."""
+        return Rules(komi=self.komi, ko=self.ko, suicide=self.suicide, scoring=self.scoring)
 
 
 @dataclass
@@ -126,6 +132,7 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
 def _validate(cfg: RunConfig) -> None:
     if not 2 <= cfg.game.size <= 19:
         raise ValueError(f"game.size {cfg.game.size} is outside 2..19")
+    cfg.game.rules()  # the rules' own checks (ko, scoring)
     SearchConfig(**asdict(cfg.search))  # re-run its checks
     if cfg.train.optimizer not in ("adamw", "sgd"):
         raise ValueError("train.optimizer must be 'adamw' or 'sgd'")

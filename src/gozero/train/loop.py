@@ -280,7 +280,7 @@ class TrainingRun:
     def _run_alternating(self, on_generation: Callable[[dict], None] | None,
                          should_stop: Callable[[], bool] | None) -> None:
         cfg = self.cfg
-        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+        rules = cfg.game.rules()
         writer = ShardWriter(self.dir, cfg.run.shard_positions)
         play_model = build_model(cfg.net)
         play_model.load_state_dict(self.model.state_dict())
@@ -480,7 +480,7 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
     mtime = model_path.stat().st_mtime
     seed = cfg.run.seed * 1000 + worker * 7 + int(time.time()) % 100000
     ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile=cfg.run.compile, seed=seed)
-    rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+    rules = cfg.game.rules()
     writer = ShardWriter(run, cfg.run.shard_positions, name=name)
     sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer,
                   sgf_dir=run / "sgf" if worker == 0 else None, seed=seed)
