@@ -8,7 +8,8 @@ from dead_stones_case import OWN_BLACK, DeadStoneEvaluator, dead_stone_position
 from gozero.net.features import NUM_PLANES
 from gozero.net.inference import NetOutput
 from gozero.rules import BLACK, Game, Rules, from_gtp
-from gozero.search.mcts import BatchedSearch, SearchConfig, considered_visits, root_inputs
+from gozero.search import tree as T
+from gozero.search.mcts import BatchedSearch, SearchConfig, considered_visits
 
 
 class MaterialEvaluator:
@@ -41,8 +42,7 @@ def _search(game, algorithm, sims, leaves=1, noise=False, ev=None):
     ev = ev or MaterialEvaluator()
     s = BatchedSearch(ev, game.size, 1, SearchConfig(algorithm=algorithm, simulations=sims, leaves_per_game=leaves),
                       komi=game.rules.komi, seed=1)
-    prev, last = root_inputs(game)
-    s.set_root(0, game.position.ints, game.position.bits, game.legal_mask(), prev, last)
+    s.set_root_from_game(0, game)
     return s, s.run(noise=np.array([noise]))
 
 
@@ -135,8 +135,7 @@ def test_puct_visits_follow_prior_without_value_signal():
     g = _game(5, [])
     ev = PriorEvaluator()
     s = BatchedSearch(ev, 5, 1, SearchConfig(algorithm="puct", simulations=100), komi=0.5, seed=0)
-    prev, last = root_inputs(g)
-    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    s.set_root_from_game(0, g)
     r = s.run()
     v = r.visits[0]
     assert np.argmax(v) == 12
@@ -147,23 +146,45 @@ def test_tree_reuse_keeps_state_consistent():
     g = _game(7, [])
     ev = MaterialEvaluator()
     s = BatchedSearch(ev, 7, 1, SearchConfig(algorithm="puct", simulations=48, leaves_per_game=4), komi=0.5, seed=3)
-    prev, last = root_inputs(g)
-    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    assert not s.set_root_from_game(0, g)
     reused = 0
     for _ in range(12):
         r = s.run(temperature=1.0)
         a = int(r.action[0])
         kept = int(r.visits[0, a])
         g.play(a)
-        prev, last = root_inputs(g)
-        if s.advance(0, a, g.legal_mask(), prev, last):
+        if s.set_root_from_game(0, g, [a]):
             reused += 1
-            assert np.array_equal(s.ints[0, 0], g.position.ints)
-            assert s.nsa[0, 0].sum() == kept - 1  # the child's own first visit was its expansion
-            assert (s.parent[0, 1:s.count[0]] < np.arange(1, s.count[0])).all()
+            t = s.tree
+            assert np.array_equal(t.ints[0, 0], g.position.ints)
+            assert np.array_equal(t.legal[0, 0], g.legal_mask())
+            assert t.nsa[0, 0].sum() == kept - 1  # the child's own first visit was its expansion
+            assert (t.parent[0, 1:t.count[0]] < np.arange(1, t.count[0])).all()
+            # every kept node's accumulators still add up to its edge's visits
+            for n in range(1, t.count[0]):
+                visits = t.nsa[0, t.parent[0, n], t.parent_action[0, n]]
+                assert t.stats[0, n, T.V2] <= visits + 1e-6
         else:
-            s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+            assert np.array_equal(s.tree.ints[0, 0], g.position.ints) and s.tree.count[0] == 1
     assert reused > 0
+
+
+def test_gumbel_never_reuses_and_a_stale_line_starts_afresh():
+    g = _game(5, [])
+    s = BatchedSearch(MaterialEvaluator(), 5, 1, SearchConfig(algorithm="gumbel", simulations=16), komi=0.5, seed=0)
+    s.set_root_from_game(0, g)
+    a = int(s.run().action[0])
+    g.play(a)
+    assert not s.set_root_from_game(0, g, [a]) and s.tree.count[0] == 1
+    p = BatchedSearch(MaterialEvaluator(), 5, 1, SearchConfig(algorithm="puct", simulations=16), komi=0.5, seed=0)
+    h = _game(5, [])
+    p.set_root_from_game(0, h)
+    p.run()
+    h.play(from_gtp("A1", 5))
+    h.play(from_gtp("B1", 5))
+    # the moves do not match the tree's line (or were never searched): a fresh root
+    assert not p.set_root_from_game(0, h, [from_gtp("E5", 5)])
+    assert np.array_equal(p.tree.ints[0, 0], h.position.ints) and p.tree.count[0] == 1
 
 
 def test_batched_search_games_are_independent():
@@ -171,8 +192,7 @@ def test_batched_search_games_are_independent():
     ev = MaterialEvaluator()
     s = BatchedSearch(ev, 5, 3, SearchConfig(algorithm="gumbel", simulations=16), komi=0.5, seed=0)
     for b, g in enumerate(games):
-        prev, last = root_inputs(g)
-        s.set_root(b, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+        s.set_root_from_game(b, g)
     r = s.run()
     for b, g in enumerate(games):
         assert r.visits[b].sum() == 16
@@ -192,14 +212,12 @@ def test_reused_root_gets_its_own_score_and_ownership():
 
     g = _game(5, [])
     s = BatchedSearch(OwnershipEvaluator(), 5, 1, SearchConfig(algorithm="puct", simulations=40), komi=0.5, seed=2)
-    prev, last = root_inputs(g)
-    s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+    s.set_root_from_game(0, g)
     for _ in range(3):
         r = s.run()
         a = int(r.action[0])
         g.play(a)
-        prev, last = root_inputs(g)
-        assert s.advance(0, a, g.legal_mask(), prev, last)
+        assert s.set_root_from_game(0, g, [a])
         r = s.run()
         stones = g.position.stones
         me = g.to_move
@@ -237,13 +255,14 @@ def _subtree_samples(s: BatchedSearch, game: Game, first: int) -> tuple[np.ndarr
     here from the positions (replayed in a `Game`) and the visit counts, root's view."""
     me = game.to_move
     values, scores = [], []
-    stack = [(int(s.child[0, 0, first]), 0, first, game.copy())]
+    t = s.tree
+    stack = [(int(t.child[0, 0, first]), 0, first, game.copy())]
     while stack:
         node, parent, action, g = stack.pop()
         g.play(action)
-        visits = int(s.nsa[0, parent, action])
-        kids = [(int(c), node, a) for a, c in enumerate(s.child[0, node]) if c >= 0 and s.nsa[0, node, a] > 0]
-        own = visits - sum(int(s.nsa[0, node, a]) for _, _, a in kids)
+        visits = int(t.nsa[0, parent, action])
+        kids = [(int(c), node, a) for a, c in enumerate(t.child[0, node]) if c >= 0 and t.nsa[0, node, a] > 0]
+        own = visits - sum(int(t.nsa[0, node, a]) for _, _, a in kids)
         if g.is_over:
             sc = g.score() * (1 if g.to_move == BLACK else -1)
             v = float(np.sign(sc))
@@ -312,7 +331,7 @@ def test_pass_into_a_win_only_the_strict_count_gives_is_refused(algorithm):
         ev = DeadStoneEvaluator()
         s = BatchedSearch(ev, 5, 1, SearchConfig(algorithm=algorithm, simulations=48), komi=0.5, seed=1,
                           scoring=scoring)
-        s.set_root(0, g.position.ints, g.position.bits, g.legal_mask(), *root_inputs(g))
+        s.set_root_from_game(0, g)
         results[scoring] = s.run()
     tt, adr = results["tromp_taylor"], results["area_dead_removed"]
     assert tt.q[0, 25] == pytest.approx(1.0) and tt.action[0] == 25

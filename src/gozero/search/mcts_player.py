@@ -19,7 +19,8 @@ import numpy as np
 from gozero.net.inference import NetEvaluator, load_checkpoint_model
 from gozero.rules import Game
 
-from .mcts import BatchedSearch, SearchConfig, node_bytes, root_inputs
+from . import tree as T
+from .mcts import BatchedSearch, SearchConfig, node_bytes
 from .player import DEFAULT_VISITS, RESIGN, Analysis, MoveInfo, SearchLimits
 
 OPEN_ENDED_BYTES = 512 * 2**20  # tree memory of a time- or stop-bounded search
@@ -89,22 +90,14 @@ class MCTSPlayer:
             else self.open_ended_nodes(game.size)
         s = self._ensure_search(game, nodes)
         key_now = (game.size, tuple(game.setup), tuple(game.moves))
-        prev, last = root_inputs(game)
-        reused = False
-        if self._key is not None and len(key_now[2]) > len(self._key[2]) and key_now[:2] == self._key[:2] \
-                and key_now[2][: len(self._key[2])] == self._key[2]:
-            # walk the tree along the moves played since the last search
-            reused = True
-            for _, mv in key_now[2][len(self._key[2]):]:
-                if not s.advance(0, mv, game.legal_mask(), prev, last):
-                    reused = False
-                    break
-            if reused and not np.array_equal(s.ints[0, 0], game.position.ints):
-                reused = False
-        elif self._key == key_now and s.state[0, 0] == 1:
-            reused = True
-        if not reused:
-            s.set_root(0, game.position.ints, game.position.bits, game.legal_mask(), prev, last)
+        old = self._key
+        if old == key_now and s.tree.state[0, 0] == T.EXPANDED:
+            return s  # the same position: search on in the same tree
+        played: list[int] = []
+        if old is not None and key_now[:2] == old[:2] and len(key_now[2]) > len(old[2]) \
+                and key_now[2][: len(old[2])] == old[2]:
+            played = [mv for _, mv in key_now[2][len(old[2]):]]  # the moves since the last search
+        s.set_root_from_game(0, game, played)
         self._key = key_now
         return s
 
@@ -116,7 +109,7 @@ class MCTSPlayer:
         start = time.monotonic()
         last_report = start
         chunk = max(1, self.config.leaves_per_game)
-        done = int(s.nsa[0, 0].sum())
+        done = int(s.tree.nsa[0, 0].sum())
         while True:
             if stop is not None and stop.is_set():
                 break
@@ -127,11 +120,11 @@ class MCTSPlayer:
                 break
             if target is None and seconds is None and stop is None:
                 break
-            if s.count[0] >= s.M - chunk - 1:
+            if s.tree.count[0] >= s.M - chunk - 1:
                 break
             step = chunk if target is None else min(chunk * 4, max(1, target - done))
             s.run(simulations=step)
-            done = int(s.nsa[0, 0].sum())
+            done = int(s.tree.nsa[0, 0].sum())
             if on_update is not None and time.monotonic() - last_report >= interval:
                 last_report = time.monotonic()
                 on_update(self._analysis(s, game))

@@ -32,7 +32,7 @@ import numpy as np
 from gozero.net.features import NUM_GLOBALS, NUM_PLANES, encode_game
 from gozero.net.inference import NetEvaluator
 from gozero.rules import BLACK, Game, Rules, dead_stones
-from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
+from gozero.search.mcts import BatchedSearch, SearchConfig
 
 from .shards import ShardWriter, outcome_targets
 
@@ -129,17 +129,13 @@ class SelfPlay:
         full = bool(self.rng.random() < cfg.full_fraction)
         sims = cfg.full_simulations if full else cfg.cheap_simulations
         for b in live:
-            g = self.slots[b].game
-            prev, last = root_inputs(g)
-            legal = g.legal_mask()
-            if self._fresh[b] or not self.search.advance(b, int(self._last_action[b]), legal, prev, last):
-                p = g.position
-                self.search.set_root(b, p.ints, p.bits, legal, prev, last)
+            played = () if self._fresh[b] else (int(self._last_action[b]),)
+            self.search.set_root_from_game(b, self.slots[b].game, played)
             self._fresh[b] = False
         noise = np.zeros(self.B, np.bool_)
         temps = np.zeros(self.B, np.float32)
         for b in live:
-            noise[b] = full or self.search_cfg.algorithm == "gumbel"
+            noise[b] = full or self.search.policy.cheap_search_noise
             if len(self.slots[b].game.moves) < cfg.temperature_moves:
                 temps[b] = cfg.temperature
         evals0 = self.ev.evaluations
