@@ -80,7 +80,7 @@ class Reanalyser:
 
     def __init__(self, search: SearchConfig, size: int, komi: float, fraction: float, simulations: int,
                  value_mix: float, device: torch.device | str = "cpu", precision: str = "auto",
-                 allow_suicide: bool = False, seed: int | None = None):
+                 allow_suicide: bool = False, seed: int | None = None, random_symmetry: bool = True):
         if not 0 < fraction <= 1:
             raise ValueError(f"reanalyse fraction must be in (0, 1], not {fraction}")
         self.cfg = replace(search, simulations=simulations)
@@ -88,6 +88,7 @@ class Reanalyser:
         self.fraction, self.value_mix = fraction, value_mix
         self.device, self.precision = device, precision
         self.seed = seed
+        self.random_symmetry = random_symmetry  # a random board symmetry per network call, as in self-play
         self._search: BatchedSearch | None = None
         self._ev: NetEvaluator | None = None
         self.positions = 0  # positions reanalysed so far
@@ -96,7 +97,8 @@ class Reanalyser:
         if self._ev is None:
             copy = build_model(model.cfg)
             copy.load_state_dict(model.state_dict())
-            self._ev = NetEvaluator(copy, device=self.device, precision=self.precision, seed=self.seed)
+            self._ev = NetEvaluator(copy, device=self.device, precision=self.precision, seed=self.seed,
+                                   random_symmetry=self.random_symmetry)
         else:
             self._ev.set_model(model)
         return self._ev

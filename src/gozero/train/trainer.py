@@ -249,11 +249,8 @@ class Trainer:
             small += float(g.pow(2).sum()) / len(batches)
         self.model.zero_grad(set_to_none=True)
         big = float(torch.stack(grads).mean(dim=0).pow(2).sum())
-        b_big = b_small * len(batches)
-        g2 = (b_big * big - b_small * small) / (b_big - b_small)
-        trace = (small - big) / (1 / b_small - 1 / b_big)
-        return {"noise_scale": trace / g2 if g2 > 0 else float("nan"), "noise_grad_sq": g2, "noise_trace": trace,
-                "noise_small_batch": b_small, "noise_big_batch": b_big}
+        return noise_scale_from_norms(small, big, b_small, b_small * len(batches))
+
 
     def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         self.model.train()
@@ -281,3 +278,13 @@ class Trainer:
         stats["lr"] = lr
         stats["grad_norm"] = float(gnorm)
         return stats
+
+
+def noise_scale_from_norms(small_sq: float, big_sq: float, b_small: float, b_big: float) -> dict[str, float]:
+    """McCandlish et al.'s unbiased estimates from squared gradient norms at two batch sizes:
+    |G|^2, tr(Sigma) and B_simple = tr(Sigma) / |G|^2 (NaN when the |G|^2 estimate is not
+    positive: too few micro-batches for a gradient that small)."""
+    g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
+    trace = (small_sq - big_sq) / (1 / b_small - 1 / b_big)
+    return {"noise_scale": trace / g2 if g2 > 0 else float("nan"), "noise_grad_sq": g2, "noise_trace": trace,
+            "noise_small_batch": b_small, "noise_big_batch": b_big}
