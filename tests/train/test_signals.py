@@ -318,4 +318,5 @@ def test_reanalyse_moves_targets_toward_the_current_networks_search():
     assert np.array_equal(out["policy"][k:], b["policy"][k:])  # the rest of the batch is untouched
     assert np.all(out["value"][:k, 0] <= 1.0) and np.all(out["value"][:k, 0] >= 0.5)  # half outcome, half search
     assert np.all(np.isfinite(out["search_q"][:k][np.arange(k), out["action"][:k]]))  # the chosen move was searched
-    assert stats["reanalyse_kl_bits"] > 1 and 0 < stats["reanalyse_tv"] <= 1 + 1e-6 and stats["reanalyse_positions"] == k
+    assert stats["reanalyse_kl_bits"] > 1 and 0 < stats["reanalyse_tv"] <= 1 + 1e-6
+    assert stats["reanalyse_positions"] == k
