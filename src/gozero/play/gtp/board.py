@@ -91,7 +91,10 @@ class BoardCommands:
     def cmd_play(self, color: Color, vertex: str) -> str:
         s = self.state
         try:
-            s.game.play(s.vertex(vertex), color)
+            move = s.vertex(vertex)
+            if move < s.size * s.size and s.game.position.stones[move] != 0:
+                raise IllegalMove(f"{vertex.upper()} is occupied")
+            s.game.play(move, color)
         except IllegalMove as exc:
             raise GtpError("illegal move", str(exc)) from None
         return ""
