@@ -114,3 +114,18 @@ def test_the_search_player_needs_its_config() -> None:
 
     with pytest.raises(TypeError, match="SearchConfig"):
         MCTSPlayer(evaluator=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rules", "ing"], "unknown rules 'ing'"),
+    (["--set", "search.nope=1"], "search.nope"),
+    (["--config", "/nonexistent/play.toml"], "does not exist"),
+])
+def test_gozero_play_refuses_bad_settings_before_serving(args: list[str], message: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gozero.cli import app
+
+    res = CliRunner().invoke(app, ["play", "--model", "random", "--no-browser", "--db", str(tmp_path / "w.sqlite"),
+                                   *args])
+    assert res.exit_code == 2 and message in res.output, res.output
