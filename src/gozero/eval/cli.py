@@ -106,7 +106,7 @@ def ladder(panel: list[str] = typer.Argument(..., help="engine specs of the pane
     """Play informative games (pairs near 50%) among a panel, then print the ratings."""
     from rich.console import Console
 
-    from .engines import SpecError, parse_spec, with_search_settings
+    from .engines import SpecError, with_search_settings
     from .ladder import current_fit, run_ladder
     from .match import SettingsError
     from .results_db import ResultsDB
@@ -115,7 +115,8 @@ def ladder(panel: list[str] = typer.Argument(..., help="engine specs of the pane
     settings = _settings(size, komi, rules, max_moves, move_timeout, scoring)
     try:
         specs = [with_search_settings(p, config, set_) for p in panel]
-        anchor_spec = parse_spec(anchor).spec if anchor else ("random" if "random" in specs else specs[0])
+        anchor_spec = with_search_settings(anchor, config, set_) if anchor else \
+            ("random" if "random" in specs else specs[0])
     except SpecError as exc:
         console.print(f"[red]gozero ladder: {exc}[/]")
         raise typer.Exit(2) from None
