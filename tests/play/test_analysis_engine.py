@@ -291,10 +291,25 @@ def test_terminate_all_and_unknown_ids():
     assert set(finals) == {"x", "y"} and finals["y"].get("noResults") is True and finals["x"]["moveInfos"]
 
 
+def test_closing_without_waiting_terminates_the_running_and_the_queued():
+    player = GatedPlayer(until_stop=True)
+    engine, sink = engine_for(player)
+    engine.handle_line(q("run"))
+    engine.handle_line(q("wait", moves=[["B", "A1"]]))
+    assert player.started.wait(10)
+    engine.close(wait=False, timeout=10)
+    finals = {o["id"]: o for o in sink.finals()}
+    assert finals["run"]["moveInfos"] and finals["wait"].get("noResults") is True and engine.pending() == 0
+    engine.handle_line(q("late"))
+    assert sink.objs[-1] == {"error": "the engine is shutting down", "field": "id", "id": "late"}
+
+
 def test_terminate_stops_a_real_open_ended_search(real_player):
     engine, sink = engine_for(real_player)
-    engine.handle_line(q("long", boardXSize=5, boardYSize=5, maxVisits=10**7, reportDuringSearchEvery=0.05))
+    engine.handle_line(q("long", boardXSize=5, boardYSize=5, maxVisits=10**7, reportDuringSearchEvery=0.05,
+                         includeMovesOwnership=True))  # per-move ownership asked from inside the search's callback
     during = sink.wait_for(lambda o: o.get("isDuringSearch") is True)
+    assert all(len(m["ownership"]) == 25 for m in during["moveInfos"])
     engine.handle_line(json.dumps({"id": "stop", "action": "terminate", "terminateId": "long"}))
     final = sink.wait_for(lambda o: o.get("id") == "long" and o.get("isDuringSearch") is False)
     engine.close()
@@ -631,3 +646,54 @@ def test_analysis_dataclass_fields_are_read_as_given():
     expected = np.sqrt(0.75 * (4 + (3 - mean) ** 2) + 0.25 * (1 + (-1 - mean) ** 2))
     assert o["rootInfo"]["scoreStdev"] == pytest.approx(expected)
     assert o["rootInfo"]["winrate"] == 0.62 and o["rootInfo"]["currentPlayer"] == "B"
+
+
+@pytest.mark.slow
+def test_engine_process_answers_while_it_searches_and_finishes_the_queue_at_end_of_input(tmp_path):
+    """A real `gozero analysis` process on pipes: query_version is answered while a long
+    search runs, terminate ends it, and closing stdin still serves the queued query."""
+    import os
+    import queue
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gozero.train.loop import save_model_file
+
+    player = tiny_player()
+    path = tmp_path / "tiny.pt"
+    save_model_file(player.ev.model, player.ev.model.cfg, path)
+    code = "import typer; from gozero.play.analysis_cli import analysis; typer.run(analysis)"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", code, "--model", str(path), "--device", "cpu"], cwd=repo, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(x)) for x in proc.stdout], daemon=True).start()
+
+    def send(obj) -> None:
+        proc.stdin.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
+        proc.stdin.flush()
+
+    def next_answer(pred, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if pred(obj):
+                return obj
+
+    try:
+        send(q("long", boardXSize=5, boardYSize=5, maxVisits=10**7, reportDuringSearchEvery=0.2))
+        next_answer(lambda o: o.get("id") == "long" and o["isDuringSearch"])
+        send({"id": "v", "action": "query_version"})
+        assert next_answer(lambda o: o.get("id") == "v")["action"] == "query_version"
+        send({"id": "t", "action": "terminate", "terminateId": "long"})
+        final = next_answer(lambda o: o.get("id") == "long" and not o.get("isDuringSearch", True))
+        assert final["rootInfo"]["visits"] > 0
+        send(q("last", boardXSize=5, boardYSize=5, maxVisits=8))
+        proc.stdin.close()
+        assert next_answer(lambda o: o.get("id") == "last")["rootInfo"]["visits"] >= 8
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
