@@ -301,7 +301,7 @@ def test_closing_without_waiting_terminates_the_running_and_the_queued():
     finals = {o["id"]: o for o in sink.finals()}
     assert finals["run"]["moveInfos"] and finals["wait"].get("noResults") is True and engine.pending() == 0
     engine.handle_line(q("late"))
-    assert sink.objs[-1] == {"error": "the engine is shutting down", "field": "id", "id": "late"}
+    assert sink.objs[-1] == {"error": "the engine is shutting down: query not analysed", "id": "late"}
 
 
 def test_terminate_stops_a_real_open_ended_search(real_player):

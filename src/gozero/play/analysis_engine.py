@@ -574,13 +574,15 @@ class AnalysisEngine:
         for field_name, message in warnings:
             self._warning(qid, field_name, message)
         with self._cv:
-            if self._closing:
-                raise QueryError("id", "the engine is shutting down")
-            for req in requests:
-                req.key = next(self._arrivals)
-                self._open[req.key] = req
-                heapq.heappush(self._queue, (-req.priority, req.key, req))
+            closing = self._closing
+            if not closing:
+                for req in requests:
+                    req.key = next(self._arrivals)
+                    self._open[req.key] = req
+                    heapq.heappush(self._queue, (-req.priority, req.key, req))
             self._cv.notify_all()
+        if closing:
+            self._error("the engine is shutting down: query not analysed", qid=qid)
 
     def parse_query(self, query: dict, qid: str) -> tuple[list[TurnRequest], list[tuple[str, str]]]:
         """The requests of one analysis query and its warnings; raises QueryError (with the field)."""
