@@ -276,6 +276,22 @@ def test_terminate_stops_the_running_search_and_answers_queued_turns_with_no_res
     assert next(o for o in finals if o["turnNumber"] == 2).get("noResults") is True
 
 
+def test_documented_terminate_example_ends_turns_1_and_2_of_the_documented_query():
+    player = GatedPlayer(until_stop=True)
+    engine, sink = engine_for(player)
+    engine.handle_line(DOC_QUERY)
+    assert player.started.wait(10)
+    doc_terminate = '{"id":"bar","action":"terminate","terminateId":"foo","turnNumbers":[1,2]}'
+    engine.handle_line(doc_terminate)
+    assert sink.objs[-1] == json.loads(doc_terminate)  # the acknowledgement echoes the query
+    assert sink.objs[:-1] == [{"id": "foo", "isDuringSearch": False, "noResults": True, "turnNumber": t}
+                              for t in (1, 2)]
+    engine.handle_line('{"id":"baz","action":"terminate","terminateId":"foo"}')
+    engine.close()
+    turn0 = next(o for o in sink.finals() if o["turnNumber"] == 0)
+    assert turn0["moveInfos"] and turn0["rootInfo"]["currentPlayer"] == "W"
+
+
 def test_terminate_all_and_unknown_ids():
     player = GatedPlayer(until_stop=True)
     engine, sink = engine_for(player)
@@ -458,7 +474,8 @@ def test_random_queries_never_crash_and_always_answer_by_id(changes, drop):
         assert o.get("id") == "h", (line, o)  # errors, warnings, answers and echoes all carry the id
     errors = [o for o in sink.objs if "error" in o]
     answers = [o for o in sink.objs if "isDuringSearch" in o or "action" in o]
-    assert (len(errors) == 1 and not answers) or (not errors and answers), (line, sink.objs)
+    nothing_asked = base.get("analyzeTurns") == [] and "action" not in base
+    assert (len(errors) == 1 and not answers) or (not errors and (answers or nothing_asked)), (line, sink.objs)
 
 
 def test_unused_and_unsupported_fields_are_warnings_and_the_query_proceeds():
@@ -496,6 +513,16 @@ def test_rules_objects_and_refusals():
     with pytest.raises(QueryError) as exc:
         gozero_rules(parse_rules({"ko": "SPIGHT"}), 7.5)
     assert exc.value.field == "rules" and "SPIGHT" in exc.value.message
+
+
+def test_strict_rules_refuse_what_gozero_only_approximates():
+    engine, sink = engine_for(GatedPlayer(), strict_rules=True)
+    engine.handle_line(q("jp", rules="japanese"))
+    engine.handle_line(q("cn", rules="chinese"))
+    engine.close()
+    err = next(o for o in sink.objs if o.get("id") == "jp")
+    assert err["field"] == "rules" and "territory" in err["error"]
+    assert [o["id"] for o in sink.finals()] == ["cn"]
 
 
 def test_handicap_bonus_goes_to_komi_and_white_moves_first():

@@ -63,6 +63,9 @@ def analysis(model: str = typer.Option(None, help="model checkpoint (default: th
              pv_len: int = typer.Option(15, "--pv-len", help="moves after the first in each variation"),
              warn_unused: bool = typer.Option(True, "--warn-unused/--no-warn-unused",
                                               help="warn about query fields the engine does not read"),
+             strict_rules: bool = typer.Option(False, "--strict-rules",
+                                               help="refuse rules gozero can only approximate (territory scoring, "
+                                                    "tax, button) instead of playing the nearest with a warning"),
              quit_without_waiting: bool = typer.Option(False, "--quit-without-waiting",
                                                        help="when stdin closes, stop at once instead of finishing "
                                                             "the queued queries"),
@@ -85,7 +88,8 @@ def analysis(model: str = typer.Option(None, help="model checkpoint (default: th
 
         try:
             settings = EngineSettings(max_visits=max_visits or DEFAULT_VISITS, max_time=max_time,
-                                      perspective=report_as, pv_len=pv_len, warn_unused_fields=warn_unused)
+                                      perspective=report_as, pv_len=pv_len, warn_unused_fields=warn_unused,
+                                      strict_rules=strict_rules)
             player = _load_player(model, shipped_model(), config, set_, device, seed)
         except (FileNotFoundError, ValueError, OSError) as exc:
             print(f"gozero analysis: {exc}", file=sys.stderr)

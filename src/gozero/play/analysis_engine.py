@@ -420,6 +420,7 @@ class EngineSettings:
     perspective: str = "BLACK"  # reportAnalysisWinratesAs: BLACK, WHITE or SIDETOMOVE
     pv_len: int = DEFAULT_PV_LEN  # moves after the first in each reported variation
     warn_unused_fields: bool = True  # warn about query fields this engine does not read
+    strict_rules: bool = False  # refuse rules gozero can only approximate (territory, tax, button) instead of warning
 
     def __post_init__(self) -> None:
         if self.max_visits < 1:
@@ -597,7 +598,11 @@ class AnalysisEngine:
             if initial is None:
                 raise QueryError("initialPlayer", "Must be \"b\" or \"w\"")
         turns, priorities = _turns_and_priorities(query, len(moves))
+        warnings_turns = [] if turns else [("analyzeTurns", "no turn to analyse: the query gets no answer")]
         rules, handicap, warnings = _query_rules(query, setup)
+        if warnings and self.settings.strict_rules:
+            raise QueryError("rules", f"{warnings[0][1]} (refused: the engine runs with strict rules)")
+        warnings += warnings_turns
         perspective, pv_len, limits, more = _search_settings(query, self.settings)
         warnings += more
         flags = {name: _bool(query, name) if name in query else False
