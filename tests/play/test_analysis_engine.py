@@ -22,8 +22,15 @@ from hypothesis import strategies as st
 
 from gozero.net.inference import NetEvaluator, NetOutput
 from gozero.net.model import NetConfig, build_model
-from gozero.play.analysis_engine import AnalysisEngine, EngineSettings, QueryError, gozero_rules, parse_rules
-from gozero.rules import BLACK, WHITE, Rules, from_gtp
+from gozero.play.analysis_engine import (
+    AnalysisEngine,
+    EngineSettings,
+    QueryError,
+    gozero_rules,
+    parse_rules,
+    position_hashes,
+)
+from gozero.rules import BLACK, WHITE, Game, Rules, from_gtp
 from gozero.search.mcts import SearchConfig
 from gozero.search.mcts_player import MCTSPlayer
 from gozero.search.player import Analysis, MoveInfo, SearchLimits
@@ -423,6 +430,8 @@ BAD = [
     (q("i1", initialPlayer="red"), "i1", "initialPlayer"),
     (q("w1", overrideSettings=[1]), "w1", "overrideSettings"),
     (q("w2", overrideSettings={"reportAnalysisWinratesAs": "GREEN"}), "w2", "overrideSettings"),
+    (q("w3", overrideSettings={"maxVisits": 2.5}), "w3", "overrideSettings"),
+    (q("w4", overrideSettings={"maxTime": -1}), "w4", "overrideSettings"),
     (q("h1", whiteHandicapBonus="2"), "h1", "whiteHandicapBonus"),
     ('{"id":"a1","action":"dance"}', "a1", "action"),
     ('{"id":"a2","action":"terminate"}', "a2", "terminateId"),
@@ -545,6 +554,20 @@ def test_moves_out_of_turn_and_xy_locations_are_played_as_given():
     assert g.position.stones[0] == BLACK and g.position.stones[from_gtp("E5", 9)] == BLACK
     assert g.to_move == BLACK and [c for c, _ in g.moves] == [BLACK, BLACK, WHITE]
     assert isinstance(g.rules, Rules)
+
+
+def test_sym_hash_is_shared_by_symmetric_positions_and_this_hash_is_not():
+    def game(*vertices: str) -> Game:
+        g = Game(9)
+        for v in vertices:
+            g.play(from_gtp(v, 9))
+        return g
+
+    a, b, c = position_hashes(game("C3")), position_hashes(game("G7")), position_hashes(game("C4"))
+    assert a[1] == b[1] and a[0] != b[0]  # a 180 degree turn of each other
+    assert c[1] != a[1]
+    passed = game("C3", "pass")  # same stones, black to move: another position
+    assert position_hashes(passed)[0] != a[0]
 
 
 # -- KaTrain's queries ----------------------------------------------------------------------

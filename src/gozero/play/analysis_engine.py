@@ -39,6 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from gozero import __version__
+from gozero.net.features import symmetry_indices
 from gozero.rules import BLACK, WHITE, Game, IllegalMove, Rules
 from gozero.rules.coords import CoordError, from_gtp, to_gtp
 from gozero.rules.game import MAX_SIZE, MIN_SIZE
@@ -63,7 +64,7 @@ READ_FIELDS = frozenset({
 # query goes on without them.
 UNSUPPORTED_FIELDS = frozenset({
     "rootPolicyTemperature", "rootFpuReductionMax", "includePVVisits", "includeOwnershipStdev",
-    "includeMovesOwnershipStdev", "avoidMoves", "allowMoves", "includeNoResultValue",
+    "includeMovesOwnershipStdev", "avoidMoves", "allowMoves",
 })
 # overrideSettings keys honoured per query; others are named in one warning and ignored.
 OVERRIDE_KEYS = frozenset({"reportAnalysisWinratesAs", "maxVisits", "maxTime", "analysisPVLen"})
@@ -343,14 +344,20 @@ def _search_settings(query: dict, st: EngineSettings) -> tuple[str, int, SearchL
                                                      "BLACK, WHITE or SIDETOMOVE")
             perspective = p.upper()
         if "maxVisits" in over:
-            visits = int(_number(over, "maxVisits", 1, MAX_VISITS, "Could not set settings: maxVisits must be an "
-                                 "integer from 1 to 2^50", "overrideSettings"))
+            message = "Could not set settings: maxVisits must be an integer from 1 to 2^50"
+            v = _number(over, "maxVisits", 1, MAX_VISITS, message, "overrideSettings")
+            if not v.is_integer():
+                raise QueryError("overrideSettings", message)
+            visits = int(v)
         if "maxTime" in over:
             seconds = _number(over, "maxTime", 1e-3, 1e9, "Could not set settings: maxTime must be a positive "
                               "number of seconds", "overrideSettings")
         if "analysisPVLen" in over:
-            pv_len = int(_number(over, "analysisPVLen", 1, 1000, "Could not set settings: analysisPVLen must be "
-                                 "from 1 to 1000", "overrideSettings"))
+            message = "Could not set settings: analysisPVLen must be an integer from 1 to 1000"
+            v = _number(over, "analysisPVLen", 1, 1000, message, "overrideSettings")
+            if not v.is_integer():
+                raise QueryError("overrideSettings", message)
+            pv_len = int(v)
         ignored = sorted(k for k in over if k not in OVERRIDE_KEYS)
         if ignored:
             warnings.append(("overrideSettings", f"Settings gozero does not have, ignored: {','.join(ignored)}"))
@@ -387,7 +394,7 @@ def replay(size: int, rules: Rules, setup: list[tuple[int, int]], first: int, mo
     return games
 
 
-QUEUED, RUNNING, TERMINATED, DONE = "queued", "running", "terminated", "done"
+QUEUED, RUNNING, TERMINATED = "queued", "running", "terminated"  # a TurnRequest's status
 
 
 @dataclass
@@ -442,8 +449,6 @@ def _finite(x: float) -> float:
 def position_hashes(game: Game) -> tuple[str, str]:
     """(thisHash, symHash): hex digests of (stones, side to move, ko point), the second the
     smallest over the 8 board symmetries (the same for symmetric positions)."""
-    from gozero.net.features import symmetry_indices
-
     pos = game.position
     stones, ko, nn = pos.stones, pos.ko_point, pos.geo.nn
 
