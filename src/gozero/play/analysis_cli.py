@@ -52,7 +52,7 @@ def search_config(base: Any, file: Path | None, overrides: list[str]) -> Any:
 
 
 def analysis(model: str = typer.Option(None, help="model checkpoint (default: the shipped 9x9 model)"),
-             config: Path = typer.Option(None, "--config", help="TOML file whose [search] section sets the search"),
+             config: Path = typer.Option(None, "--config", help="TOML file whose \\[search] section sets the search"),
              set_: list[str] = typer.Option([], "--set", help="search.key=value override (repeatable)"),
              max_visits: int = typer.Option(None, "--max-visits",
                                             help="root visits per search when a query sets no maxVisits "
