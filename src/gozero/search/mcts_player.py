@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gozero.net.features import encode_game
 from gozero.net.inference import NetEvaluator, load_checkpoint_model
 from gozero.rules import Game
 from gozero.rules.game import geometry
@@ -49,7 +50,7 @@ class MCTSPlayer:
         self.rng = np.random.default_rng(seed)
         self._search: BatchedSearch | None = None
         self._key: tuple | None = None  # (size, komi, suicide, moves) the tree's root stands for
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: an analyze callback may ask for ownership_after
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, visits: int | None = None, seconds: float | None = None,
@@ -155,6 +156,27 @@ class MCTSPlayer:
                                   pv=s.principal_variation(0, int(a))))
         return Analysis(moves=moves, policy=r.raw_prior[0].copy(), winrate=float((r.root_q[0] + 1) / 2),
                         score_lead=float(r.score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
+
+    def ownership_after(self, game: Game, moves: list[int]) -> np.ndarray:
+        """(len(moves), NN) the network's ownership after each of ``moves`` (+ for the side to
+        move at ``game``), from one batched evaluation of the child positions."""
+        children = []
+        for move in moves:
+            child = game.copy()
+            child.play(int(move))
+            children.append(encode_game(child))
+        if not children:
+            return np.zeros((0, game.size * game.size), np.float32)
+        with self._lock:
+            out = self.ev.evaluate(np.stack([c[0] for c in children]), np.stack([c[1] for c in children]),
+                                   size=game.size)
+        return -np.asarray(out.ownership, np.float32)  # each child's side to move is the opponent
+
+    def clear_cache(self) -> None:
+        """Forget the kept search tree: the next search starts from a fresh root."""
+        with self._lock:
+            self._search = None
+            self._key = None
 
     # -- the Player interface -------------------------------------------------------------
     def analyze(self, game: Game, limits: SearchLimits | None = None,
