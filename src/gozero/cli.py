@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from gozero.eval import cli as eval_cli
-from gozero.play import gtp_cli, web_cli
+from gozero.play import analysis_cli, gtp_cli, web_cli
 from gozero.rules import demo_cli
 from gozero.selfplay import gen_cli
 from gozero.train import cli as train_cli
@@ -29,6 +29,7 @@ app.command("export-model")(train_cli.export_model_cmd)
 app.command("gen-sgf")(gen_cli.gen_sgf)
 app.command("gtp")(gtp_cli.gtp)
 app.command("play")(web_cli.play)
+app.command("analysis")(analysis_cli.analysis)
 app.command("match")(eval_cli.match)
 app.command("ladder")(eval_cli.ladder)
 app.command("report")(eval_cli.report)

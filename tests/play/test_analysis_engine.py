@@ -628,10 +628,9 @@ def test_engine_refuses_a_player_that_cannot_analyse():
 
 # -- the command line -----------------------------------------------------------------------
 def test_command_line_serves_queries_from_stdin_with_search_settings(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from gozero.play.analysis_cli import register
+    from gozero.cli import app
     from gozero.train.loop import save_model_file
 
     player = tiny_player()
@@ -639,13 +638,6 @@ def test_command_line_serves_queries_from_stdin_with_search_settings(tmp_path):
     save_model_file(player.ev.model, player.ev.model.cfg, path, step=3)
     cfg = tmp_path / "search.toml"
     cfg.write_text('[search]\nalgorithm = "puct"\nleaves_per_game = 2\n')
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def main() -> None:
-        """gozero"""
-
     lines = DOC_QUERY.replace('"analyzeTurns":[0,1,2]', '"analyzeTurns":[2],"maxVisits":12') + "\n" \
         + '{"id":"v","action":"query_version"}\nnot json\n'
     result = CliRunner().invoke(app, ["analysis", "--model", str(path), "--config", str(cfg), "--set",
@@ -658,19 +650,6 @@ def test_command_line_serves_queries_from_stdin_with_search_settings(tmp_path):
     assert a["turnNumber"] == 2 and a["rootInfo"]["visits"] >= 12
     bad = CliRunner().invoke(app, ["analysis", "--model", str(path), "--set", "search.no_such_key=1"], input="")
     assert bad.exit_code == 2 and "no_such_key" in bad.output
-
-
-def test_search_config_reads_the_file_and_the_overrides(tmp_path):
-    from gozero.play.analysis_cli import search_config
-
-    base = SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8, fpu_reduction=0.25)
-    f = tmp_path / "c.toml"
-    f.write_text("[search]\nc_puct_init = 2\nleaves_per_game = 4\n[train]\nlr = 0.1\n")
-    cfg = search_config(base, f, ["search.fpu_reduction=0.5"])
-    assert (cfg.c_puct_init, cfg.leaves_per_game, cfg.fpu_reduction, cfg.simulations) == (2.0, 4, 0.5, 64)
-    for bad in (["search.leaves_per_game=many"], ["train.lr=1"], ["search.algorithm=beam"]):
-        with pytest.raises(ValueError):
-            search_config(base, None, bad)
 
 
 def test_analysis_dataclass_fields_are_read_as_given():

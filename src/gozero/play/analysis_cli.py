@@ -7,48 +7,9 @@ to stderr; stdout carries answers and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
 
 import typer
-
-
-def search_config(base: Any, file: Path | None, overrides: list[str]) -> Any:
-    """``base`` (a `SearchConfig`) with the ``[search]`` section of a TOML ``file`` and
-    ``search.key=value`` overrides applied, each value checked against the key's type."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
-    from gozero.search.mcts import SearchConfig
-    from gozero.train.config import parse_override
-
-    values: dict[str, Any] = {}
-    if file is not None:
-        data = tomllib.loads(Path(file).read_text())
-        search = data.get("search", {})
-        if not isinstance(search, dict):
-            raise ValueError(f"{file}: [search] must be a table")
-        values.update(search)
-    for item in overrides:
-        (section, key), value = parse_override(item)
-        if section != "search":
-            raise ValueError(f"--set {item}: gozero analysis reads only search.* settings")
-        values[key] = value
-    current = asdict(base)
-    kinds = {f.name: type(current[f.name]) for f in fields(SearchConfig)}
-    for key, value in values.items():
-        if key not in kinds:
-            raise ValueError(f"unknown search setting {key!r}; known: {', '.join(sorted(kinds))}")
-        kind = kinds[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"search.{key} must be a {kind.__name__}, not {value!r}")
-        current[key] = value
-    return SearchConfig(**current)
 
 
 def analysis(model: str = typer.Option(None, help="model checkpoint (default: the shipped 9x9 model)"),
@@ -109,21 +70,13 @@ def analysis(model: str = typer.Option(None, help="model checkpoint (default: th
 
 def _load_player(model: str | None, shipped: Path | None, config: Path | None, overrides: list[str], device: str,
                  seed: int | None):
+    """The analysing player of ``model`` (default: the shipped one) with the play search
+    settings, the ``[search]`` of ``config`` and the ``search.key=value`` overrides."""
     if model == "random":
         raise ValueError("the random player cannot analyse; give a model checkpoint")
     path = Path(model) if model else shipped
     if path is None:
         raise FileNotFoundError("no model given and none shipped with the package")
-    if not path.is_file():
-        raise FileNotFoundError(f"model checkpoint {path} does not exist")
-    from gozero.search.mcts_player import MCTSPlayer
+    from gozero.play.players import build_player, load_search_config
 
-    player = MCTSPlayer.from_checkpoint(path, seed=seed, device=device)
-    if config is not None or overrides:
-        cfg = search_config(player.config, config, overrides)
-        player = MCTSPlayer(player.ev, seed=seed, config=cfg, name=player.name)
-    return player
-
-
-def register(app: typer.Typer) -> None:
-    app.command("analysis")(analysis)
+    return build_player(str(path), seed=seed, device=device, search=load_search_config(config, overrides))
