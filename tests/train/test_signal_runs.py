@@ -60,3 +60,16 @@ def test_arm_runs_and_logs_its_signals(tmp_path, arm):
     assert set(np.unique(version)) <= {0, rows[0]["step"]} and (version == 0).any()
     q = np.concatenate([d["search_q"] for d in data]).astype(np.float32)
     assert np.isnan(q).all() == (cfg.selfplay.acting == "policy")
+
+
+def test_checkpoint_measures_follow_signals_every_seconds(tmp_path):
+    """Measured at the first checkpoint, then not again within signals_every_seconds; the
+    time they took is counted and kept by the checkpoint."""
+    cfg = load_config(preset="tiny", overrides=TINY + ["run.max_generations=3", "run.signals_every_seconds=1e6"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    rows = []
+    run.run(on_generation=rows.append)
+    assert ["noise_scale" in r for r in rows] == [True, False, False]
+    assert ["previous_win_rate" in r for r in rows] == [True, False, False]
+    assert rows[0]["measure_seconds"] > 0 and run.measure_seconds == rows[0]["measure_seconds"]
+    assert TrainingRun.resume(tmp_path, log=lambda s: None).measure_seconds == run.measure_seconds

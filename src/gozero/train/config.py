@@ -90,6 +90,7 @@ class RunOptions:
     gating_threshold: float = 0.55  # score the new network needs against the best
     previous_match_games: int = 0  # games of each checkpoint against the one before it (0: off)
     previous_match_simulations: int = 16  # Gumbel simulations per move in that match
+    signals_every_seconds: float = 0.0  # checkpoint measures at most this often, by run time (0: every checkpoint)
 
 
 @dataclass
@@ -177,6 +178,8 @@ def _validate_signals(cfg: RunConfig) -> None:
         raise ValueError(f"train.reanalyse_value_mix must be in [0, 1], not {t.reanalyse_value_mix}")
     if t.noise_scale_batches == 1 or t.noise_scale_batches < 0:
         raise ValueError(f"train.noise_scale_batches must be 0 (off) or >= 2, not {t.noise_scale_batches}")
+    if cfg.run.signals_every_seconds < 0:
+        raise ValueError(f"run.signals_every_seconds must be >= 0, not {cfg.run.signals_every_seconds}")
     if cfg.run.previous_match_games < 0 or cfg.run.previous_match_simulations < 1:
         raise ValueError("run.previous_match_games must be >= 0 and run.previous_match_simulations >= 1")
 

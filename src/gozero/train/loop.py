@@ -99,6 +99,9 @@ class TrainingRun:
         self.seconds = 0.0
         self.selfplay_seconds = 0.0
         self.train_seconds = 0.0
+        self.measure_seconds = 0.0  # of self.seconds: spent on checkpoint measures, not on learning
+        self._measured_at: float | None = None  # run seconds of the last checkpoint measures
+        self._measured_state: dict | None = None  # the network then (the previous-checkpoint match)
         self._tb = None
 
     def _make_trainer(self) -> Trainer:
@@ -160,6 +163,7 @@ class TrainingRun:
         run.seconds = data.get("seconds", 0.0)
         run.selfplay_seconds = data.get("selfplay_seconds", 0.0)
         run.train_seconds = data.get("train_seconds", 0.0)
+        run.measure_seconds = data.get("measure_seconds", 0.0)
         rng = data.get("rng", {})
         if rng:
             random.setstate(rng["python"])
@@ -181,6 +185,7 @@ class TrainingRun:
             "seconds": self.seconds,
             "selfplay_seconds": self.selfplay_seconds,
             "train_seconds": self.train_seconds,
+            "measure_seconds": self.measure_seconds,
             "config": self.cfg.to_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "trainer": self.trainer.rng.bit_generator.state},
@@ -254,32 +259,47 @@ class TrainingRun:
                             tb.add_scalar(f"batch/{k}", v, row["step"])
         return losses
 
-    def _checkpoint_signals(self, window: ReplayWindow, previous: dict | None, rules: Rules) -> dict[str, float]:
-        """Measures taken at each checkpoint: the gradient noise scale of the policy loss and
-        the new network's score against the previous checkpoint (each when switched on)."""
+    def _checkpoint_signals(self, window: ReplayWindow, rules: Rules) -> dict[str, float]:
+        """Measures taken at a checkpoint: the gradient noise scale of the policy loss and the
+        new network's score against the network of the previous measures (each when switched
+        on). With ``run.signals_every_seconds`` they are taken at most that often (by run
+        time, so that arms with short and long generations are measured at matched times);
+        otherwise at every checkpoint, against the one before it. Their time is counted in
+        ``measure_seconds``."""
         cfg = self.cfg
+        if not (cfg.train.noise_scale_batches or cfg.run.previous_match_games):
+            return {}
+        every = cfg.run.signals_every_seconds
+        if self._measured_at is None:
+            self._measured_at = self.seconds
+        elif every > 0 and self.seconds - self._measured_at < every:
+            return {}
+        t0 = time.monotonic()
         out: dict[str, float] = {}
         if cfg.train.noise_scale_batches and len(window):
             batches = [window.sample(cfg.train.batch_size) for _ in range(cfg.train.noise_scale_batches)]
             out.update(self.trainer.gradient_noise_scale(batches))
-        if cfg.run.previous_match_games and previous is not None:
+        if cfg.run.previous_match_games and self._measured_state is not None:
             from gozero.search.mcts import SearchConfig
             from gozero.selfplay.arena import play_match
 
             new, old = build_model(cfg.net), build_model(cfg.net)
             new.load_state_dict(self.model.state_dict())
-            old.load_state_dict(previous)
+            old.load_state_dict(self._measured_state)
             res = play_match(NetEvaluator(new, device=self.device), NetEvaluator(old, device=self.device),
                              cfg.run.previous_match_games, cfg.game.size, rules,
                              SearchConfig(algorithm="gumbel", simulations=cfg.run.previous_match_simulations),
                              opening_moves=2, seed=self.generation)
             out["previous_win_rate"] = res.win_rate
             out["previous_games"] = res.total
+            self._measured_state = self._state_copy()
+        self._measured_at = self.seconds
+        dt = time.monotonic() - t0
+        self.measure_seconds += dt
+        out["measure_seconds"] = self.measure_seconds
         return out
 
-    def _state_copy(self) -> dict | None:
-        if not self.cfg.run.previous_match_games:
-            return None
+    def _state_copy(self) -> dict:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
@@ -357,10 +377,11 @@ class TrainingRun:
             self.games += new_games
             self.positions += new_pos
             n_window = window.refresh(self.positions)
-            previous = self._state_copy()
+            if self._measured_state is None and cfg.run.previous_match_games:
+                self._measured_state = self._state_copy()
             steps, losses = self._train_round(window, new_pos)
             t2 = time.monotonic()
-            signals = self._checkpoint_signals(window, previous, rules)
+            signals = self._checkpoint_signals(window, rules)
             self.generation += 1
             self.selfplay_seconds += t1 - t0
             self.train_seconds += t2 - t1
@@ -472,10 +493,11 @@ class TrainingRun:
                 t1 = time.monotonic()
                 new_pos = window.total_positions - seen
                 seen = window.total_positions
-                previous = self._state_copy()
+                if self._measured_state is None and cfg.run.previous_match_games:
+                    self._measured_state = self._state_copy()
                 steps, losses = self._train_round(window, new_pos)
                 t2 = time.monotonic()
-                signals = self._checkpoint_signals(window, previous, rules)
+                signals = self._checkpoint_signals(window, rules)
                 worker_stats = read_worker_stats(self.dir)
                 self.games = games_seen + sum(w.get("games", 0) for w in worker_stats)
                 self.positions += new_pos
