@@ -186,24 +186,18 @@ class SelfPlay:
                     slot.resigned_color = g.to_move
                     finished.append(self._finish(b))
                     continue
-            self._play(b, int(res.action[b]), finished)
-        self._refill(stop_new_games)
-        self.stats.seconds += time.perf_counter() - t0
-        return finished
-
-    def _play(self, b: int, action: int, finished: list[dict]) -> None:
-        g = self.slots[b].game
-        g.play(action)
-        self._last_action[b] = action
-        self.stats.moves += 1
-        if g.is_over or len(g.moves) >= self.max_moves:
-            finished.append(self._finish(b))
-
-    def _refill(self, stop_new_games: bool) -> None:
+            action = int(res.action[b])
+            g.play(action)
+            self._last_action[b] = action
+            self.stats.moves += 1
+            if g.is_over or len(g.moves) >= self.max_moves:
+                finished.append(self._finish(b))
         for b in range(self.B):
             if self.slots[b] is None and not stop_new_games:
                 self.slots[b] = self._new_slot()
                 self._fresh[b] = True
+        self.stats.seconds += time.perf_counter() - t0
+        return finished
 
     def _record_signals(self, slot: _Slot, g: Game, res, b: int, temperature: float) -> None:
         """The learning signals of a recorded position searched as root ``b`` of ``res``."""
@@ -263,8 +257,15 @@ class SelfPlay:
                     slot.resigned_color = g.to_move
                     finished.append(self._finish(b))
                     continue
-            self._play(b, a, finished)
-        self._refill(stop_new_games)
+            g.play(a)
+            self._last_action[b] = a
+            self.stats.moves += 1
+            if g.is_over or len(g.moves) >= self.max_moves:
+                finished.append(self._finish(b))
+        for b in range(self.B):
+            if self.slots[b] is None and not stop_new_games:
+                self.slots[b] = self._new_slot()
+                self._fresh[b] = True
         self.stats.seconds += time.perf_counter() - t0
         return finished
 
