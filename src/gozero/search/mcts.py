@@ -46,7 +46,8 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.algorithm not in POLICIES:
-            raise ValueError(f"search algorithm must be one of {sorted(POLICIES)}, not {self.algorithm!r}")
+            names = " or ".join(repr(k) for k in POLICIES)
+            raise ValueError(f"search algorithm must be {names}, not {self.algorithm!r}")
         if self.simulations < 1:
             raise ValueError("simulations must be at least 1")
 
