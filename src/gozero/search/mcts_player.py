@@ -3,8 +3,10 @@
 It runs a one-game `BatchedSearch` (PUCT with virtual loss, so each network call still
 evaluates several leaves), keeps the tree between moves when the game continues along it,
 resigns when the search is sure it has lost, values games ended by two passes by the
-game's own scoring rule (``game.rules.scoring``), and reports analyses (candidate moves with
-visits, win rates, priors, principal variations, ownership) for GTP and the web page.
+game's own scoring rule (``game.rules.scoring``), and reports analyses for GTP, the web page
+and the analysis engine: candidate moves with visits, priors, principal variations, and the
+win rate, score lead, score standard deviation and win-rate LCB of each move's own subtree;
+the search's mean score lead and the network's ownership at the root.
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ class MCTSPlayer:
     @staticmethod
     def open_ended_nodes(size: int) -> int:
         """Tree size for a search bounded by time or a stop signal (GTP analysis, --time):
-        as many nodes as fit in about ``OPEN_ENDED_BYTES`` at this board size (`node_bytes`;
-        9x9: about 114,000, 19x19: about 16,600), so analysis goes on growing well past any visits setting."""
+        as many nodes as fit in about ``OPEN_ENDED_BYTES`` at this board size (`node_bytes`,
+        measured on the tree's own arrays; 9x9: about 114,000, 19x19: about 16,700), so
+        analysis goes on growing well past any visits setting."""
         return int(min(OPEN_ENDED_MAX_NODES, max(8192, OPEN_ENDED_BYTES // node_bytes(size))))
 
     def _prepare(self, game: Game, target: int | None) -> BatchedSearch:
