@@ -16,6 +16,8 @@ Arrays of a shard (N positions, C planes, NN points):
   ``score`` float32 (N,) final lead of the side to move; ``aux_weight`` float32 (N,)
   (0 for resigned or capped games, whose final position is not settled)
 - ``size`` int (board size), ``games`` int (games in the shard)
+- optional: ``net_step`` int32 (N,) training step of the network that played the game
+  (written by the Ray learner, `gozero.train.cluster_selfplay`)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from gozero.rules import BLACK
 
 FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight")
+OPTIONAL_FIELDS = ("net_step",)  # per-position arrays kept when every sealed game has them
 _SHARD_RE = re.compile(r"shard_(?:([a-z0-9]+)_)?(\d{6})\.npz$")
 
 
@@ -150,7 +153,8 @@ class ShardWriter:
         if not self._pending:
             return None
         parts = [load_arrays(p) for p in self._pending]
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS
+                  + tuple(k for k in OPTIONAL_FIELDS if all(k in p for p in parts))}
         prefix = f"{self.name}_" if self.name else ""
         path = self.shard_dir / f"shard_{prefix}{self.next_index():06d}.npz"
         atomic_savez(path, size=parts[0]["size"], games=np.int32(sum(int(p["games"]) for p in parts)),
