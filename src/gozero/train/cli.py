@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a network by self-play (AlphaZero loop), or on SGF games with --sgf."""
         from rich.console import Console
+        from rich.markup import escape
 
         from .config import load_config, to_toml
 
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 check_cluster_name(cfg.cluster.address)
                 require_ray()
             except (ClusterError, ValueError) as exc:
-                console.print(f"[red]error:[/red] {exc}")
+                console.print(f"[red]error:[/red] {escape(str(exc))}")
                 raise typer.Exit(2) from exc
         if train_steps and resume is None:
             console.print("[red]error:[/red] --train-steps needs --resume RUN (it trains an existing run's window)")
@@ -108,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
             if not isinstance(exc, ClusterError):
                 raise
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from exc
         except KeyboardInterrupt:
             console.print("interrupted: the last checkpoint is kept; resume with "
