@@ -109,7 +109,8 @@ class ClusterSession:
                 if not _has_token():  # a token for this instance alone, never written to disk
                     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
                 _token_mode()
-                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, namespace=NAMESPACE,
+                ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                         namespace=NAMESPACE,
                          log_to_driver=False, configure_logging=False)
             else:
                 if not _has_token():

@@ -61,8 +61,12 @@ class SelfPlayActor:
         cfg = RunConfig.from_dict(config)
         self.cfg = cfg
         self.uid = uid
-        gpus = require_ray().get_gpu_ids()
-        self.device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+        gpus = require_ray().get_gpu_ids()  # Ray sets CUDA_VISIBLE_DEVICES to this actor's share
+        wanted = cfg.run.device
+        if wanted == "auto" or wanted.startswith("cuda"):
+            self.device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+        else:
+            self.device = wanted  # e.g. "cpu" on GPU nodes
         torch.set_num_threads(max(1, int(cfg.cluster.actor_cpus)))
         self.model = build_model(cfg.net)
         self.ev = NetEvaluator(self.model, device=self.device, precision=cfg.run.precision, compile=cfg.run.compile,
@@ -81,8 +85,9 @@ class SelfPlayActor:
         self.games.append(arrays)
 
     def info(self) -> dict:
+        ray = require_ray()
         return {"uid": self.uid, "pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
-                "node": require_ray().get_runtime_context().get_node_id()}
+                "node": ray.get_runtime_context().get_node_id(), "gpu_ids": list(ray.get_gpu_ids())}
 
     def play_chunk(self, version: int, step: int, weights: list, min_games: int, max_seconds: float) -> dict:
         """Play until ``min_games`` games finished or ``max_seconds`` passed; return them.
@@ -183,6 +188,7 @@ class ActorPool:
         self.log = log
         self.seed = seed
         self.actors: dict[int, _Actor] = {}
+        self.placed: list[tuple[int, str]] = []  # (uid, node id) of every actor started
         self.next_uid = 0
         self.failures = 0  # all actor losses of this session
         self.failures_in_row = 0
@@ -192,6 +198,7 @@ class ActorPool:
         self.step = 0
         self._weights: list = []
         self._last_poll = -1e9
+        self._suspect: dict[str, float] = {}  # node -> when an actor on it last died
         self.learner_node = self.ray.get_runtime_context().get_node_id()
         self._cls = self.ray.remote(max_restarts=0, max_task_retries=0)(SelfPlayActor)
 
@@ -217,6 +224,8 @@ class ActorPool:
         plan = node_plan(nodes, self.actor_cpus, self.actor_gpus, self.learner_node, self.learner_cpus,
                          self.max_actors)
         for node_id, (n, gpus) in plan.items():
+            if now - self._suspect.get(node_id, -1e9) < max(self.poll_seconds, 5.0):
+                continue  # an actor just died there: give the cluster time to tell whether the node did
             have = sum(1 for a in self.actors.values() if a.node == node_id)
             for _ in range(n - have):
                 self._start(node_id, gpus)
@@ -233,6 +242,7 @@ class ActorPool:
         now = time.monotonic()
         actor = _Actor(uid, handle, node_id, gpus, now, now)
         self.actors[uid] = actor
+        self.placed.append((uid, node_id))
         for _ in range(IN_FLIGHT):
             self._submit(actor)
 
@@ -243,6 +253,7 @@ class ActorPool:
 
     def _drop(self, actor: _Actor, why: str) -> None:
         self.actors.pop(actor.uid, None)
+        self._suspect[actor.node] = time.monotonic()
         self.failures += 1
         self.failures_in_row += 1
         self.log(f"self-play actor {actor.uid} lost ({why}); its unreturned chunk is dropped, a replacement follows")
