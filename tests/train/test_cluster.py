@@ -3,6 +3,7 @@ dashboard off, token authentication on): two generations on the tiny preset, an 
 and another hung mid-run, a node removed and one joining, the learner SIGKILLed and
 resumed, shards read exactly like those of a process run, and the clear error without Ray."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ from gozero.train.cluster_selfplay import node_plan
 from gozero.train.config import load_config
 from gozero.train.loop import TrainingRun
 
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="Ray is not installed (pip install 'gozero[ray]')")
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 FAST = ["run.games_per_generation=8", "selfplay.parallel_games=8", "selfplay.full_simulations=4",
         "selfplay.cheap_simulations=2", "train.batch_size=32", "train.min_steps_per_generation=4",
@@ -138,6 +141,7 @@ def local_ray():
     session.close()
 
 
+@needs_ray
 @pytest.mark.slow
 class TestLocalCluster:
     def test_the_instance_is_private(self, local_ray):
@@ -152,7 +156,7 @@ class TestLocalCluster:
         for port in ports:
             hosts = _listening_hosts(port)
             assert hosts and hosts <= {"127.0.0.1"}, (port, hosts)
-        assert not _listening_hosts(8265)  # no dashboard
+        assert local_ray.dashboard_url is None and not _listening_hosts(8265)  # no dashboard
 
     def test_run_tasks_yields_every_result_once(self, local_ray):
         def _square(x: int) -> int:  # defined here: pickled by value for the workers
@@ -225,6 +229,18 @@ class TestLocalCluster:
             assert len(sgfs) == 4 and all(p.read_text().startswith("(;") for p in sgfs)
             again = run_match("random", "random", 4, settings, db, tmp_path / "sgf", cluster="local", parallel=0)
             assert again.played_now == 0
+        from typer.testing import CliRunner
+
+        from gozero.cli import app
+
+        r = CliRunner().invoke(app, ["ladder", "random", "gnugo:0", "-n", "2", "--size", "5", "--komi", "0.5",
+                                     "--scoring", "tromp-taylor", "--db", str(tmp_path / "l.db"), "--cluster", "local"])
+        if r.exit_code == 2 and "GNU Go" in r.output:
+            pytest.skip("GNU Go is not installed")
+        assert r.exit_code == 0, r.output
+        with ResultsDB(tmp_path / "l.db") as db:
+            assert len(db.games(5)) == 2
+        assert require_ray().is_initialized()  # the command reused the open session
 
     def test_a_checkpoint_missing_on_a_node_comes_through_the_object_store(self, local_ray, tmp_path,
                                                                           monkeypatch):
@@ -281,6 +297,7 @@ class TestLocalCluster:
         assert _all_games_readable(d) > positions_at_kill  # nothing lost, new games added
 
 
+@needs_ray
 @pytest.mark.slow
 def test_a_node_removed_and_one_joining(tmp_path):
     """Three nodes (head without CPUs for actors); one dies mid-run, one joins: actors move."""

@@ -97,6 +97,7 @@ class ClusterSession:
         self.name = check_cluster_name(cluster)
         ray = require_ray()
         self.owned = False
+        self.dashboard_url = None
         if ray.is_initialized():
             return
         mode = os.environ.get("RAY_AUTH_MODE", "").lower()
@@ -109,7 +110,7 @@ class ClusterSession:
                 if not _has_token():  # a token for this instance alone, never written to disk
                     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
                 _token_mode()
-                ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                ctx = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                          namespace=NAMESPACE,
                          log_to_driver=False, configure_logging=False)
             else:
@@ -117,12 +118,13 @@ class ClusterSession:
                     raise ClusterError("no Ray authentication token: copy the cluster's token (`ray get-auth-token` "
                                        f"on the head) to {_default_token_path()} or set RAY_AUTH_TOKEN")
                 _token_mode()
-                ray.init(address=self.name, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+                ctx = ray.init(address=self.name, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         except ClusterError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; all mean "no cluster"
             raise ClusterError(f"cannot start or reach Ray cluster {self.name!r}: {type(exc).__name__}: {exc}") from exc
         self.owned = True
+        self.dashboard_url = getattr(ctx, "dashboard_url", None) or None
 
     def close(self) -> None:
         if self.owned:
