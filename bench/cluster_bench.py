@@ -49,7 +49,7 @@ def _build_selfplay(cfg, seed: int, writer):
     from gozero.selfplay.selfplay import SelfPlay
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)
+    torch.manual_seed(0)  # the same weights as the actors get: the same games to play
     ev = NetEvaluator(build_model(cfg.net), device="cpu", precision=cfg.run.precision, seed=seed)
     rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
     return SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer, seed=seed)
@@ -67,11 +67,12 @@ def _process_worker(config: dict, k: int, run_dir: str, warm_s: float, seconds: 
     ready.release()
     go.wait()
     s0 = sp.stats.as_dict()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     while time.monotonic() - t0 < seconds:
         sp.step()
     s1 = sp.stats.as_dict()
-    out.put({k2: s1[k2] - s0[k2] for k2 in STATS} | {"seconds": time.monotonic() - t0})
+    out.put({k2: s1[k2] - s0[k2] for k2 in STATS} | {"seconds": time.monotonic() - t0,
+                                                      "cpu": time.process_time() - c0})
 
 
 def run_processes(cfg, n: int, warm_s: float, seconds: float) -> dict:
@@ -90,8 +91,9 @@ def run_processes(cfg, n: int, warm_s: float, seconds: float) -> dict:
             p.join()
     total = {k: sum(r[k] for r in rows) for k in STATS}
     span = float(np.mean([r["seconds"] for r in rows]))
+    cpu = sum(r["cpu"] for r in rows)
     return {"positions_per_s": total["moves"] / span, "evals_per_s": total["net_evals"] / span,
-            "recorded_per_s": total["positions"] / span}
+            "recorded_per_s": total["positions"] / span, "positions_per_cpu_s": total["moves"] / cpu}
 
 
 def run_actors(cfg, n: int, warm_s: float, seconds: float) -> dict:
@@ -116,7 +118,7 @@ def run_actors(cfg, n: int, warm_s: float, seconds: float) -> dict:
             for _ in range(IN_FLIGHT):
                 inflight[a.play_chunk.remote(0, 0, weights, chunk_games, chunk_s)] = a
         total = dict.fromkeys(STATS, 0)
-        chunks, get_s, write_s, play_s, nbytes, recorded = 0, 0.0, 0.0, 0.0, 0, 0
+        chunks, get_s, write_s, play_s, nbytes, recorded, cpu = 0, 0.0, 0.0, 0.0, 0, 0, 0.0
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
@@ -134,6 +136,7 @@ def run_actors(cfg, n: int, warm_s: float, seconds: float) -> dict:
                     total[k] += chunk["stats"][k]
                 chunks += 1
                 play_s += chunk["seconds"]
+                cpu += chunk["cpu_seconds"]
                 recorded += sum(len(g["policy_weight"]) for g in chunk["games"])
                 nbytes += len(pickle.dumps(chunk["games"], protocol=5))
         span = time.monotonic() - t0
@@ -147,7 +150,8 @@ def run_actors(cfg, n: int, warm_s: float, seconds: float) -> dict:
     for a in actors:
         ray.kill(a)
     return {"positions_per_s": total["moves"] / span, "evals_per_s": total["net_evals"] / span,
-            "recorded_per_s": recorded / span, "chunks": chunks, "round_trip_ms": 1000 * float(np.median(trips)),
+            "recorded_per_s": recorded / span, "positions_per_cpu_s": total["moves"] / max(cpu, 1e-9),
+            "chunks": chunks, "round_trip_ms": 1000 * float(np.median(trips)),
             "get_ms_per_chunk": 1000 * get_s / max(chunks, 1), "write_ms_per_chunk": 1000 * write_s / max(chunks, 1),
             "play_s_per_chunk": play_s / max(chunks, 1), "bytes_per_position": nbytes / max(recorded, 1)}
 
@@ -179,16 +183,19 @@ def main() -> None:
                     runs.setdefault((mode, n), []).append(r)
                     print(f"round {rnd + 1} {mode:9s} x{n}: {r['positions_per_s']:8.1f} positions/s  "
                           f"{r['evals_per_s']:8.0f} evals/s  {r['recorded_per_s']:6.1f} recorded/s  "
+                          f"{r['positions_per_cpu_s']:6.1f} per CPU-s  "
                           f"load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         session.close()
     results = {key: {k: float(np.median([r[k] for r in rs])) for k in rs[0]} for key, rs in runs.items()}
-    print("\n| workers | processes positions/s | Ray actors positions/s | Ray / processes | evals/s (proc, Ray) |")
-    print("|---:|---:|---:|---:|---|")
+    print("\n| workers | processes positions/s | Ray actors positions/s | Ray / processes | "
+          "positions per CPU-second (processes, Ray) | evals/s (processes, Ray) |")
+    print("|---:|---:|---:|---:|---|---|")
     for n in args.workers:
         p, r = results[("processes", n)], results[("ray", n)]
         print(f"| {n} | {p['positions_per_s']:.1f} | {r['positions_per_s']:.1f} | "
-              f"{r['positions_per_s'] / p['positions_per_s']:.2f} | {p['evals_per_s']:.0f}, {r['evals_per_s']:.0f} |")
+              f"{r['positions_per_s'] / p['positions_per_s']:.2f} | {p['positions_per_cpu_s']:.1f}, "
+              f"{r['positions_per_cpu_s']:.1f} | {p['evals_per_s']:.0f}, {r['evals_per_s']:.0f} |")
     one = results[("ray", args.workers[0])]
     per_chunk = (one["round_trip_ms"] + one["get_ms_per_chunk"]) / 1000
     frac = per_chunk / max(one["play_s_per_chunk"], 1e-9)

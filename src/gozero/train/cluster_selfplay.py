@@ -103,7 +103,7 @@ class SelfPlayActor:
             self.ev.set_model(self.model)
             self.version, self.step = version, step
             t_fetch = time.perf_counter() - t0
-        start = time.monotonic()
+        start, cpu0 = time.monotonic(), time.process_time()
         while len(self.games) < min_games and time.monotonic() - start < max_seconds:
             self.sp.step()
         games, self.games = self.games, []
@@ -119,7 +119,7 @@ class SelfPlayActor:
         self._reported = now
         return {"uid": self.uid, "version": self.version, "step": self.step, "games": games, "sgf": sgfs,
                 "stats": delta, "mean_length": now["mean_length"], "seconds": time.monotonic() - start,
-                "fetch_seconds": t_fetch}
+                "cpu_seconds": time.process_time() - cpu0, "fetch_seconds": t_fetch}
 
     def __del__(self):
         shutil.rmtree(getattr(self, "sgf_dir", ""), ignore_errors=True)
