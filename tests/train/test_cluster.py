@@ -42,7 +42,7 @@ def _all_games_readable(run_dir: Path) -> int:
     for p in shard_paths(run_dir) + pending_paths(run_dir):
         a = load_arrays(p)
         n = len(a["policy_weight"])
-        assert all(len(a[k]) == n for k in FIELDS) and len(a["net_step"]) == n, p
+        assert all(len(a[k]) == n for k in FIELDS), p
         total += n
     return total
 
@@ -115,14 +115,14 @@ def test_node_plan_places_actors_by_cpus_and_shares_gpus():
 
 def _compare_with_a_process_run(ray_dir: Path, proc_dir: Path) -> None:
     """The shards of a Ray run and of a process run have the same arrays, dtypes and shapes
-    (plus net_step), and the replay window samples them alike."""
+    and the replay window samples them alike."""
     from gozero.train.replay import ReplayWindow
 
     pcfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1"])
     TrainingRun.create(proc_dir, pcfg, log=lambda s: None).run()
     a = load_arrays(shard_paths(ray_dir)[0])
     b = load_arrays(shard_paths(proc_dir)[0])
-    assert set(a) == set(b) | {"net_step"}
+    assert set(a) == set(b)
     for k in b:
         assert a[k].dtype == b[k].dtype and a[k].shape[1:] == b[k].shape[1:], k
     wa = ReplayWindow(ray_dir, 5, 1000, 2000, seed=1)
@@ -182,7 +182,7 @@ class TestLocalCluster:
         assert all(r["actors"] == 2 and r["actor_failures"] == 0 for r in rows)
         assert rows[0]["policy_lag_steps_mean"] == 0 and rows[1]["policy_lag_steps_max"] <= rows[0]["step"]
         assert _all_games_readable(tmp_path) == run.positions >= 80
-        steps = np.concatenate([load_arrays(p)["net_step"] for p in shard_paths(tmp_path) + pending_paths(tmp_path)])
+        steps = np.concatenate([load_arrays(p)["net_version"] for p in shard_paths(tmp_path) + pending_paths(tmp_path)])
         assert set(np.unique(steps)) <= {0, rows[0]["step"]}
         assert list((tmp_path / "sgf").glob("a*_game_*.sgf"))
         assert [r["generation"] for r in _metrics(tmp_path)] == [1, 2]

@@ -6,9 +6,9 @@ games collect in memory and go back to the learner in chunks (``play_chunk``: at
 ``cluster.chunk_games`` games, or whatever finished within ``cluster.chunk_seconds``). The
 learner (this process, `run_on_cluster`) writes each game through the run's `ShardWriter`
 -- atomically to ``pending/``, then sealed into shards -- so the run directory has one
-writer and the crash-safe path of a local run. Each game carries ``net_step``, the training
-step of the weights it was played with, and the metrics log the policy lag (learner step
-minus ``net_step``) of the games each generation trained on.
+writer and the crash-safe path of a local run. Each position carries ``net_version`` (the
+shard field: the training step of the weights that played it), and the metrics log the
+policy lag (learner step minus ``net_version``) of the positions each generation trained on.
 
 Weights travel once per version: the learner ``ray.put``s the state dict after each
 checkpoint, and hands actors the reference inside a list (so Ray does not resolve it per
@@ -102,13 +102,12 @@ class SelfPlayActor:
             self.model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
             self.ev.set_model(self.model)
             self.version, self.step = version, step
+            self.sp.net_version = step
             t_fetch = time.perf_counter() - t0
         start, cpu0 = time.monotonic(), time.process_time()
         while len(self.games) < min_games and time.monotonic() - start < max_seconds:
             self.sp.step()
         games, self.games = self.games, []
-        for g in games:
-            g["net_step"] = np.full(len(g["policy_weight"]), self.step, np.int32)
         sgfs = []
         for path in sorted(self.sgf_dir.glob("*.sgf")):
             sgfs.append((path.name, path.read_text()))
@@ -329,9 +328,8 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
     The learner trains whenever ``run.generation_positions`` new positions have been written,
     checkpoints, and publishes the new weights. ``on_pool`` sees the pool once it exists
     (tests use it to find the actors)."""
+    from gozero.rules import Rules
     from gozero.selfplay.shards import ShardWriter
-
-    from .replay import ReplayWindow
 
     cfg = run.cfg
     c = cfg.cluster
@@ -341,9 +339,9 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
     pool = None
     try:
         writer = ShardWriter(run.dir, cfg.run.shard_positions)
-        window = ReplayWindow(run.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + run.trainer.step)
+        window = run._window()
         window.refresh(run.positions)
+        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
         pool = ActorPool(cfg.to_dict(), log=run.log, seed=cfg.run.seed)
         pool.publish(run.generation, run.trainer.step, run.model.state_dict())
         pool.reconcile(force=True)
@@ -369,7 +367,7 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
                         writer.add_game(g, cfg.game.size)
                         n = int(len(g["policy_weight"]))
                         new_pos += n
-                        lags.extend([run.trainer.step - chunk["step"]] * n)
+                        lags.extend((run.trainer.step - g["net_version"]).tolist())
                     new_games += len(chunk["games"])
                     for k in totals:
                         totals[k] += chunk["stats"][k]
@@ -385,8 +383,11 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
             run.games += new_games
             run.positions += new_pos
             n_window = window.refresh(run.positions)
+            if run._measured_state is None and cfg.run.previous_match_games:
+                run._measured_state = run._state_copy()
             steps, losses = run._train_round(window, new_pos)
             t2 = time.monotonic()
+            signals = run._checkpoint_signals(window, rules)
             run.generation += 1
             run.selfplay_seconds += t1 - t0
             run.train_seconds += t2 - t1
@@ -406,6 +407,7 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
                 "actors_hung": pool.hung, "weight_fetch_seconds": fetch,
                 "policy_lag_steps_mean": float(np.mean(lags)) if lags else 0.0,
                 "policy_lag_steps_max": int(max(lags)) if lags else 0,
+                **signals,
                 **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                 "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
             }
