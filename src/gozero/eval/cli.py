@@ -8,6 +8,7 @@ matches resume and the ladder grows across runs.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,29 @@ from pathlib import Path
 import typer
 
 DEFAULT_DB = Path("runs") / "eval" / "results.db"
+CLUSTER_HELP = ("play the games on Ray: local, auto (the cluster this machine joined) or HOST:PORT; results are "
+                "recorded here (docs/cluster.md)")
+
+
+@contextlib.contextmanager
+def _cluster_session(cluster: str | None, console):
+    """One Ray connection for the whole command (every match of a ladder reuses it)."""
+    if not cluster:
+        yield None
+        return
+    from rich.markup import escape
+
+    from gozero.train.cluster import ClusterError, ClusterSession
+
+    try:
+        session = ClusterSession(cluster)
+    except (ClusterError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    try:
+        yield session
+    finally:
+        session.close()
 SEARCH_CONFIG_HELP = ("gozero engines: a TOML file whose [search] section sets their search (default: the "
                       "package's play settings)")
 SEARCH_SET_HELP = "gozero engines: one search setting, search.key=value (repeatable)"
@@ -49,11 +73,13 @@ def match(engine_a: str = typer.Argument(..., help="first engine spec (black in 
                                                          "GNU Go marks dead; tromp-taylor: no removal; "
                                                          "cleanup: KGS-style cleanup play when GNU Go sees "
                                                          "dead stones, then Tromp-Taylor"),
-          parallel: int = typer.Option(1, help="games played at once (each engine is single-threaded)"),
+          parallel: int = typer.Option(1, help="games played at once (each engine is single-threaded; with "
+                                               "--cluster, 1 means one per cluster CPU)"),
           db: Path = typer.Option(DEFAULT_DB, help="results database"),
           sgf_dir: Path = typer.Option(None, help="where SGFs go (default: sgf/ beside the database)"),
           config: Path = typer.Option(None, "--config", help=SEARCH_CONFIG_HELP),
-          set_: list[str] = typer.Option([], "--set", help=SEARCH_SET_HELP)) -> None:
+          set_: list[str] = typer.Option([], "--set", help=SEARCH_SET_HELP),
+          cluster: str = typer.Option(None, help=CLUSTER_HELP)) -> None:
     """Play a match between two engines; results to SQLite, every game to SGF."""
     from rich.console import Console
 
@@ -69,12 +95,12 @@ def match(engine_a: str = typer.Argument(..., help="first engine spec (black in 
     except SpecError as exc:
         console.print(f"[red]gozero match: {exc}[/]")
         raise typer.Exit(2) from None
-    if parallel > cpu_budget():
+    if parallel > cpu_budget() and not cluster:
         console.print(f"[yellow]--parallel {parallel} exceeds the {cpu_budget()} cores available[/]")
-    with ResultsDB(db) as rdb:
+    with ResultsDB(db) as rdb, _cluster_session(cluster, console):
         try:
             res = run_match(engine_a, engine_b, games, settings, rdb, sgf_dir or db.parent / "sgf",
-                            parallel=parallel,
+                            parallel=0 if cluster and parallel == 1 else parallel, cluster=cluster,
                             on_game=lambda o: console.print(_game_line(o), highlight=False, soft_wrap=True))
         except (SpecError, SettingsError) as exc:
             console.print(f"[red]gozero match: {exc}[/]")
@@ -102,7 +128,8 @@ def ladder(panel: list[str] = typer.Argument(..., help="engine specs of the pane
            db: Path = typer.Option(DEFAULT_DB, help="results database"),
            sgf_dir: Path = typer.Option(None, help="where SGFs go (default: sgf/ beside the database)"),
            config: Path = typer.Option(None, "--config", help=SEARCH_CONFIG_HELP),
-           set_: list[str] = typer.Option([], "--set", help=SEARCH_SET_HELP)) -> None:
+           set_: list[str] = typer.Option([], "--set", help=SEARCH_SET_HELP),
+           cluster: str = typer.Option(None, help=CLUSTER_HELP + "; raise --batch to keep it busy")) -> None:
     """Play informative games (pairs near 50%) among a panel, then print the ratings."""
     from rich.console import Console
 
@@ -120,10 +147,11 @@ def ladder(panel: list[str] = typer.Argument(..., help="engine specs of the pane
     except SpecError as exc:
         console.print(f"[red]gozero ladder: {exc}[/]")
         raise typer.Exit(2) from None
-    with ResultsDB(db) as rdb:
+    with ResultsDB(db) as rdb, _cluster_session(cluster, console):
         try:
             run_ladder(specs, rdb, settings, str(sgf_dir or db.parent / "sgf"), max_games=games, minutes=minutes,
-                       batch=batch, parallel=parallel, anchor=anchor_spec, anchor_elo=anchor_elo,
+                       batch=batch, parallel=0 if cluster and parallel == 1 else parallel, cluster=cluster,
+                       anchor=anchor_spec, anchor_elo=anchor_elo,
                        on_game=lambda o: console.print(_game_line(o), highlight=False, soft_wrap=True),
                        on_round=lambda c: console.print(f"pairing {c.a} vs {c.b}: predicted "
                                                         f"{100 * c.expected:.0f}%, {c.played} games so far",

@@ -23,16 +23,22 @@ def train(
     train_steps: int = typer.Option(0, "--train-steps", help="with --resume: train this many steps on the "
                                     "run's replay window, no self-play (e.g. a learning-rate drop: "
                                     "--set train.lr=0.0002), then stop"),
+    cluster: str | None = typer.Option(None, help="self-play on Ray: local (a Ray instance here), auto (the "
+                                       "cluster this machine joined), HOST:PORT, or off (local processes); "
+                                       "sets cluster.address (see docs/cluster.md)"),
     show_config: bool = typer.Option(False, help="print the resolved config and exit"),
 ) -> None:
     """Train a network by self-play (AlphaZero loop), or on SGF games with --sgf."""
     from rich.console import Console
+    from rich.markup import escape
 
     from .config import load_config, to_toml
 
     console = Console(stderr=True)
     if not console.is_terminal:
         console = Console(stderr=True, width=160)  # logs to a file: one row per generation
+    if cluster is not None:
+        set_ = [*set_, f'cluster.address="{"" if cluster.strip() == "off" else cluster.strip()}"']
     try:
         if resume is not None:
             cfg = load_config(file=resume / "config.toml", overrides=set_)
@@ -44,6 +50,15 @@ def train(
     if show_config:
         typer.echo(to_toml(cfg))
         return
+    if cfg.cluster.address:
+        from .cluster import ClusterError, check_cluster_name, require_ray
+
+        try:
+            check_cluster_name(cfg.cluster.address)
+            require_ray()
+        except (ClusterError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from exc
     if train_steps and resume is None:
         console.print("[red]error:[/red] --train-steps needs --resume RUN (it trains an existing run's window)")
         raise typer.Exit(2)
@@ -87,6 +102,13 @@ def train(
         return
     try:
         run.run(on_generation=progress.update)
+    except RuntimeError as exc:
+        from .cluster import ClusterError
+
+        if not isinstance(exc, ClusterError):
+            raise
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         console.print("interrupted: the last checkpoint is kept; resume with "
                       f"gozero train --resume {run.dir}")

@@ -100,6 +100,24 @@ class RunOptions:
 
 
 @dataclass
+class ClusterConfig:
+    """Self-play on a Ray cluster (`gozero.train.cluster_selfplay`); ``address`` "" keeps local processes."""
+
+    address: str = ""  # "" (processes, run.selfplay_workers), "local", "auto" or a Ray address (host:port)
+    actors: int = 0  # self-play actors (0: as many as the nodes' CPUs allow)
+    actor_cpus: float = 1.0  # CPUs per actor
+    actor_gpus: float = -1.0  # GPU share per actor on GPU nodes (-1: the node's GPUs split among its actors; 0: none)
+    learner_cpus: float = 1.0  # CPUs left free for the learner on its own node
+    chunk_games: int = 8  # finished games an actor returns per chunk
+    chunk_seconds: float = 30.0  # a chunk returns after this long even with fewer games
+    chunk_timeout: float = 300.0  # an actor silent for chunk_seconds + this is hung: killed and replaced
+    startup_timeout: float = 600.0  # extra time for an actor's first chunk (imports, numba compile)
+    poll_seconds: float = 10.0  # how often the learner looks for nodes that joined or left
+    local_cpus: int = 0  # address "local": CPUs of the local Ray instance (0: all cores)
+    max_failures: int = 20  # actor failures in a row (no good chunk between) before the run stops
+
+
+@dataclass
 class RunConfig:
     game: GameConfig = field(default_factory=GameConfig)
     net: NetConfig = field(default_factory=NetConfig)
@@ -107,6 +125,7 @@ class RunConfig:
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunOptions = field(default_factory=RunOptions)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -249,4 +268,4 @@ def to_toml(cfg: RunConfig) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["GameConfig", "RunConfig", "RunOptions", "TrainConfig", "load_config", "to_toml"]
+__all__ = ["ClusterConfig", "GameConfig", "RunConfig", "RunOptions", "TrainConfig", "load_config", "to_toml"]

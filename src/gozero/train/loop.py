@@ -305,7 +305,11 @@ class TrainingRun:
     def run(self, on_generation: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> None:
         """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
-        if self.cfg.run.selfplay_workers > 0:
+        if self.cfg.cluster.address:  # self-play actors on a Ray cluster
+            from .cluster_selfplay import run_on_cluster
+
+            run_on_cluster(self, on_generation, should_stop)
+        elif self.cfg.run.selfplay_workers > 0:
             self._run_concurrent(on_generation, should_stop)
         else:
             self._run_alternating(on_generation, should_stop)
