@@ -53,7 +53,6 @@ class SelfPlayActor:
 
         from gozero.net.inference import NetEvaluator
         from gozero.net.model import build_model
-        from gozero.rules import Rules
         from gozero.selfplay.selfplay import SelfPlay
 
         from .config import RunConfig
@@ -71,7 +70,7 @@ class SelfPlayActor:
         self.model = build_model(cfg.net)
         self.ev = NetEvaluator(self.model, device=self.device, precision=cfg.run.precision, compile=cfg.run.compile,
                                seed=seed)
-        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+        rules = cfg.game.rules()
         self.games: list[dict[str, np.ndarray]] = []
         self.sgf_dir = Path(tempfile.mkdtemp(prefix=f"gozero-actor{uid}-"))
         self.sp = SelfPlay(self.ev, cfg.game.size, rules, cfg.search, cfg.selfplay, self, sgf_dir=self.sgf_dir,
@@ -328,7 +327,6 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
     The learner trains whenever ``run.generation_positions`` new positions have been written,
     checkpoints, and publishes the new weights. ``on_pool`` sees the pool once it exists
     (tests use it to find the actors)."""
-    from gozero.rules import Rules
     from gozero.selfplay.shards import ShardWriter
 
     cfg = run.cfg
@@ -341,7 +339,7 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
         writer = ShardWriter(run.dir, cfg.run.shard_positions)
         window = run._window()
         window.refresh(run.positions)
-        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+        rules = cfg.game.rules()
         pool = ActorPool(cfg.to_dict(), log=run.log, seed=cfg.run.seed)
         pool.publish(run.generation, run.trainer.step, run.model.state_dict())
         pool.reconcile(force=True)
