@@ -529,11 +529,11 @@ class GtpEngine:
         try:
             record = read_sgf_file(args[0], move_number)
         except SgfError as exc:
-            log.warning("loadsgf: %s", exc)
-            raise GtpError("cannot load file") from None
+            raise GtpError(f"cannot load file: {str(exc).removeprefix(args[0] + ': ')}") from None
         if self.player_sizes is not None and record.size not in self.player_sizes:
-            log.warning("loadsgf: the player does not support %dx%d", record.size, record.size)
-            raise GtpError("cannot load file")
+            raise GtpError(f"cannot load file: the player does not support {record.size}x{record.size}")
+        for warning in record.warnings:
+            log.warning("loadsgf: %s", warning)
         game = record.game
         if record.has_komi:
             self.komi = record.komi
