@@ -92,6 +92,7 @@ def test_missing_komi_is_flagged() -> None:
     rec = load_sgf("(;GM[1]SZ[9])")
     assert not rec.has_komi
     assert load_sgf("(;GM[1]SZ[9]KM[6.5])").has_komi
+    assert not load_sgf("(;GM[1]SZ[9]KM[])").has_komi  # an empty KM, as some servers write
 
 
 def test_replay_until_move_number() -> None:
