@@ -88,11 +88,14 @@ def register(app: typer.Typer) -> None:
             console.print(f"trained {done} steps without self-play; now at step {run.trainer.step}")
             return
         try:
-            run.run(on_generation=progress.update)
+            run.run(on_generation=progress.update, on_progress=progress.playing)
         except KeyboardInterrupt:
+            progress.close()
             console.print("interrupted: the last checkpoint is kept; resume with "
                           f"gozero train --resume {run.dir}")
             raise typer.Exit(130) from None
+        finally:
+            progress.close()
 
     @app.command("export-model")
     def export_model_cmd(

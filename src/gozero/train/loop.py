@@ -32,7 +32,7 @@ import torch
 from gozero.net.inference import NetEvaluator, pick_device
 from gozero.net.model import NetConfig, build_model
 from gozero.rules import Rules
-from gozero.selfplay.selfplay import SelfPlay
+from gozero.selfplay.selfplay import SelfPlay, SelfPlayProgress
 from gozero.selfplay.shards import ShardWriter
 
 from .config import RunConfig, to_toml
@@ -228,12 +228,20 @@ class TrainingRun:
         return losses
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> None:
-        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
+            should_stop: Callable[[], bool] | None = None,
+            on_progress: Callable[[int, SelfPlayProgress], None] | None = None) -> None:
+        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so).
+        ``on_progress(generation, progress)`` hears about self-play inside a generation
+        (about once a second)."""
+        self._on_progress = on_progress
         if self.cfg.run.selfplay_workers > 0:
             self._run_concurrent(on_generation, should_stop)
         else:
             self._run_alternating(on_generation, should_stop)
+
+    def _report(self, progress: SelfPlayProgress) -> None:
+        if getattr(self, "_on_progress", None) is not None:
+            self._on_progress(self.generation + 1, progress)
 
     def train_only(self, steps: int, checkpoint_every: int = 200,
                    on_round: Callable[[dict], None] | None = None,
@@ -296,7 +304,7 @@ class TrainingRun:
             t0 = time.monotonic()
             games0, pos0 = sp.stats.games, sp.stats.positions
             evals0 = sp.stats.net_evals
-            sp.play_games(cfg.run.games_per_generation)
+            sp.play_games(cfg.run.games_per_generation, on_progress=self._report)
             new_games = sp.stats.games - games0
             new_pos = sp.stats.positions - pos0
             t1 = time.monotonic()
@@ -401,10 +409,12 @@ class TrainingRun:
         try:
             while self._budget_left(should_stop):
                 t0 = time.monotonic()
+                games0 = sum(w.get("games", 0) for w in read_worker_stats(self.dir))
                 while True:
                     n_window = window.refresh(self.positions)
                     if window.total_positions - seen >= cfg.run.generation_positions:
                         break
+                    self._report_workers(window.total_positions - seen, games0, time.monotonic() - t0)
                     if not any(p.is_alive() for p in procs):
                         raise RuntimeError("all self-play workers have died; see RUN/workers/*.log")
                     if not self._budget_left(should_stop):
@@ -447,6 +457,17 @@ class TrainingRun:
                 p.join(timeout=30)
                 if p.is_alive():
                     p.terminate()
+
+
+    def _report_workers(self, positions: int, games0: int, seconds: float) -> None:
+        """Progress of a generation fed by worker processes: positions against the target."""
+        if getattr(self, "_on_progress", None) is None:
+            return
+        target = self.cfg.run.generation_positions
+        games = sum(w.get("games", 0) for w in read_worker_stats(self.dir)) - games0
+        eta = seconds * (target - positions) / positions if positions else None
+        self._report(SelfPlayProgress(games=max(games, 0), games_target=None, positions=positions, moves=0,
+                                      seconds=seconds, eta=eta, positions_target=target))
 
 
 def read_worker_stats(run_dir: Path) -> list[dict]:
