@@ -292,8 +292,8 @@ class TrainingRun:
         writer = ShardWriter(self.dir, cfg.run.shard_positions)
         play_model = build_model(cfg.net)
         play_model.load_state_dict(self.model.state_dict())
-        ev = NetEvaluator(play_model, device=self.device, precision=cfg.run.precision, compile=cfg.run.compile,
-                          seed=cfg.run.seed + self.generation)
+        ev = NetEvaluator(play_model, device=self.device, precision=cfg.run.precision,
+                          compile="auto" if cfg.run.compile else False, seed=cfg.run.seed + self.generation)
         sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer, sgf_dir=self.dir / "sgf",
                       seed=cfg.run.seed * 7919 + self.generation)
         window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
@@ -354,7 +354,8 @@ class TrainingRun:
 
         cand = build_model(self.cfg.net)
         cand.load_state_dict(self.model.state_dict())
-        res = play_match(NetEvaluator(cand, device=self.device), NetEvaluator(best_model, device=self.device),
+        res = play_match(NetEvaluator(cand, device=self.device, compile=False),
+                         NetEvaluator(best_model, device=self.device, compile=False),
                          self.cfg.run.gating_games, self.cfg.game.size, rules,
                          SearchConfig(algorithm="gumbel", simulations=16), opening_moves=2,
                          seed=self.generation)
@@ -500,7 +501,8 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
     model.load_state_dict(data["model"])
     mtime = model_path.stat().st_mtime
     seed = cfg.run.seed * 1000 + worker * 7 + int(time.time()) % 100000
-    ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile=cfg.run.compile, seed=seed)
+    ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile="auto" if cfg.run.compile else False,
+                      seed=seed)
     rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
     writer = ShardWriter(run, cfg.run.shard_positions, name=name)
     sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer,
