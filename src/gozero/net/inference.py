@@ -234,10 +234,13 @@ class NetEvaluator:
         sym = 0
         if self.random_symmetry:
             sym = int(self.rng.integers(8))
-        fwd, inv = self._sym_tables(size)
-        x = planes[:, :, fwd[sym]] if sym else planes
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True).view(b, c, size, size)
-        # one copy: uint8 -> float32 in the memory format the convolutions want
+        _, inv = self._sym_tables(size)
+        xt = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device, non_blocking=True).view(b, c, size, size)
+        if sym:  # symmetry_indices' order: rot90 by sym // 2, then a left-right flip when odd (views only)
+            xt = torch.rot90(xt, sym // 2, dims=(2, 3))
+            if sym % 2:
+                xt = xt.flip(3)
+        # one copy: the (transformed) uint8 planes -> float32 in the convolutions' memory format
         if self.device.type in ("cpu", "cuda"):
             xt = xt.to(dtype=torch.float32, memory_format=torch.channels_last)
         else:
