@@ -52,28 +52,32 @@ from gozero.selfplay.selfplay import SelfPlay, SelfPlayConfig  # noqa: E402
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer" / "run_peer.sh"
 
 
+CLOCK = time.process_time  # --clock: CPU seconds of this process (all work here is one thread) or wall time
+
+
 def ceiling_round(ev: NetEvaluator, planes: np.ndarray, glob: np.ndarray, size: int, seconds: float) -> float:
     """Evaluations per second of back-to-back `evaluate` calls on one batch."""
     calls = 0
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     while True:
         ev.evaluate(planes, glob, size)
         calls += 1
-        dt = time.perf_counter() - t0
+        dt = CLOCK() - t0
         if calls >= 3 and dt >= seconds:
             return calls * len(planes) / dt
 
 
-def selfplay_round(sp: SelfPlay, moves: int) -> tuple[float, float]:
-    """(positions/s, evaluations/s) over ``moves`` lockstep moves of all games."""
+def selfplay_round(sp: SelfPlay, moves: int) -> tuple[float, float, float]:
+    """(positions/s by the clock, evaluations/s by the clock, positions/s by wall time) over
+    ``moves`` lockstep moves of all games."""
     e0 = sp.ev.evaluations
     positions = 0
-    t0 = time.perf_counter()
+    t0, w0 = CLOCK(), time.perf_counter()
     for _ in range(moves):
         positions += sum(s is not None for s in sp.slots)
         sp.step()
-    dt = time.perf_counter() - t0
-    return positions / dt, (sp.ev.evaluations - e0) / dt
+    dt, wall = CLOCK() - t0, time.perf_counter() - w0
+    return positions / dt, (sp.ev.evaluations - e0) / dt, positions / wall
 
 
 def peer_round(games: int, sims: int, seconds: float) -> float:
@@ -116,11 +120,11 @@ def precision_check(ev: NetEvaluator, ref: NetEvaluator, planes: np.ndarray, glo
 def net_ceiling_round(v: Variant, x: torch.Tensor, g: torch.Tensor, seconds: float) -> float:
     """Positions per second of the bare network variant on one batch, back to back."""
     calls = 0
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     while True:
         v.run(x, g)
         calls += 1
-        dt = time.perf_counter() - t0
+        dt = CLOCK() - t0
         if calls >= 3 and dt >= seconds:
             return calls * x.shape[0] / dt
 
@@ -149,7 +153,7 @@ def _proc_main(kind: str, args: argparse.Namespace, start, queue) -> None:
                                  full_fraction=1.0, sgf_every=0), writer=None, seed=args.seed)
     sp.step()
     start.wait()
-    pos, evals = selfplay_round(sp, (args.moves or max(2, 96 // sims)) * 2)
+    pos, evals, _ = selfplay_round(sp, (args.moves or max(2, 96 // sims)) * 2)
     queue.put(("selfplay", evals, pos))
 
 
@@ -195,9 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-seconds", type=float, default=15.0, help="peer's timed seconds per run")
     ap.add_argument("--procs", type=int, default=0, help="also time N self-play processes at once (0: no)")
     ap.add_argument("--accuracy-positions", type=int, default=512, help="positions for the precision check")
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                    help="rates by this process's CPU seconds (default; steadier on a shared machine, where other "
+                         "processes take slices of the core) or by wall time; the comparison with the peer always "
+                         "uses wall time on both sides")
     ap.add_argument("--random-weights", action="store_true", help="ignore the shipped 9x9 model")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     sims_list = [int(s) for s in args.sims.split(",") if s]
     algos = [a for a in args.algorithms.split(",") if a]
     if args.games < 1 or args.threads < 1 or args.rounds < 1 or any(s < 1 for s in sims_list):
@@ -257,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     net_ceiling: dict[str, list[float]] = {p: [] for p in nets}
     sp_pos: dict[tuple, list[float]] = {k: [] for k in runs}
     sp_evals: dict[tuple, list[float]] = {k: [] for k in runs}
+    sp_wall: dict[tuple, list[float]] = {k: [] for k in runs}
     peer: list[float] = []
 
     def ceilings() -> None:
@@ -268,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         ceilings()
         for key, sp in runs.items():
-            pos, e = selfplay_round(sp, args.moves or max(2, 96 // key[3]))
+            pos, e, wall = selfplay_round(sp, args.moves or max(2, 96 // key[3]))
             sp_pos[key].append(pos)
             sp_evals[key].append(e)
+            sp_wall[key].append(wall)
         ceilings()
         if args.peer:
             peer.append(peer_round(args.games, 16, args.peer_seconds))
@@ -284,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Network ceiling (bare model, compiled, {prec} channels_last, batch {args.games}): "
               f"{median(v):,.0f} positions/s (median of {len(v)})")
     print()
+    print(f"Rates by {'CPU seconds of this process' if args.clock == 'cpu' else 'wall time'}:")
     print("| precision | compile | search | sims/move | self-play positions/s | net evaluations/s "
           "| / evaluator ceiling | / compiled network |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
@@ -305,12 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer:
         p = median(peer)
         print()
-        print("| gumbel, 16 sims, 64 games | self-play positions/s | gozero / peer |")
+        print("| gumbel, 16 sims, 64 games, wall time | self-play positions/s | gozero / peer |")
         print("|---|---:|---:|")
         print(f"| pgx + mctx peer (median of {len(peer)}) | {p:,.1f} | |")
         for (prec, comp) in evs:
             if (prec, comp, "gumbel", 16) in runs:
-                g = median(sp_pos[(prec, comp, "gumbel", 16)])
+                g = median(sp_wall[(prec, comp, "gumbel", 16)])
                 print(f"| gozero {prec} compile {comp} | {g:,.1f} | {g / p:.2f}x |")
     if args.procs > 1:
         f = two_process_figure(args, args.procs)
