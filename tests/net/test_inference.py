@@ -178,10 +178,11 @@ def test_auto_compile_leaves_small_networks_and_unsupported_setups_eager(monkeyp
     ev.evaluate(planes, globs, 5)
     assert not ev.compiled and not ev.build()
     monkeypatch.setenv("GOZERO_COMPILE", "0")
-    off = NetEvaluator(_model(5), device="cpu", precision="fp32", compile=True)
+    off = NetEvaluator(_model(5), device="cpu", precision="fp32", compile="always")
     assert off.compile_status == "eager: GOZERO_COMPILE=0" and not off.build()
     with pytest.raises(ValueError, match="compile"):
-        NetEvaluator(_model(5), device="cpu", compile="always")
+        NetEvaluator(_model(5), device="cpu", compile="sometimes")
+    assert NetEvaluator(_model(5), device="cpu", compile=True).compile_status.startswith("eager: a small")
 
 
 def test_a_failed_build_falls_back_to_eager(monkeypatch):
@@ -190,7 +191,7 @@ def test_a_failed_build_falls_back_to_eager(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", broken)
     model = _model(5)
-    ev = NetEvaluator(model, device="cpu", precision="fp32", compile=True, random_symmetry=False)
+    ev = NetEvaluator(model, device="cpu", precision="fp32", compile="always", random_symmetry=False)
     planes, globs = _batch(5, [["C3"], ["B2", "D4"]])
     out = ev.evaluate(planes, globs, 5)
     assert ev.compile_status.startswith("eager: torch.compile failed (RuntimeError: no compiler here")
@@ -201,7 +202,7 @@ def test_a_failed_build_falls_back_to_eager(monkeypatch):
 @pytest.mark.slow
 def test_compiled_network_matches_eager_and_follows_new_weights():
     model = _model(5)
-    ev = NetEvaluator(model, device="cpu", precision="fp32", compile=True, random_symmetry=False)
+    ev = NetEvaluator(model, device="cpu", precision="fp32", compile="always", random_symmetry=False)
     planes, globs = _batch(5, [["C3"], ["B2", "D4"], [], ["A1"]])
     eager = NetEvaluator(model, device="cpu", precision="fp32", compile=False, random_symmetry=False)
     assert ev.compile_status == "eager"

@@ -59,7 +59,7 @@ def occupied(page) -> set[str]:
 
 def test_play_a_game_analyse_and_download(live_server, browser_page, tmp_path):
     page, errors = browser_page
-    srv = live_server(lambda strength: DoubleAnalysisPlayer())
+    srv = live_server(DoubleAnalysisPlayer())
     page.goto(srv.url)
     page.select_option("#size", "5")
     page.fill("#komi", "0.5")
@@ -149,7 +149,7 @@ def test_random_bot_page_says_analysis_needs_a_model(live_server, browser_page):
     from gozero.search.random_player import RandomPlayer
 
     page, errors = browser_page
-    srv = live_server(lambda strength: RandomPlayer(0))
+    srv = live_server(RandomPlayer(0))
     page.goto(srv.url)
     page.select_option("#size", "5")
     page.select_option("#color", "white")

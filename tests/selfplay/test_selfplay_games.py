@@ -109,3 +109,39 @@ def test_targets_are_consistent(examples):
         assert set(np.unique(z["aux_weight"])) <= {0.0, 1.0} and len(set(z["aux_weight"].tolist())) == 1
     assert settled_games >= 1
     assert stats.resigned + stats.capped + settled_games >= len(games)
+
+
+def test_search_acting_records_its_signals(examples):
+    games, _ = examples
+    for z in games:
+        n = len(z["value"])
+        a = z["action"].astype(np.int64)
+        assert ((a >= 0) & (a <= NN)).all()
+        # Gumbel: the behaviour log-probability is that of the improved policy (the target)
+        assert np.allclose(np.exp(z["behaviour_logp"]), z["policy"][np.arange(n), a].astype(np.float32), atol=2e-3)
+        assert np.isfinite(z["search_q"][np.arange(n), a]).all()  # the chosen move was searched
+        assert (np.abs(z["root_value"]) <= 1).all() and (np.abs(z["search_value"]) <= 1).all()
+        assert (np.diff(z["move_index"]) > 0).all() and (z["game_moves"] > z["move_index"]).all()
+        assert (z["net_version"] == 0).all()
+
+
+def test_policy_acting_samples_the_network_and_records_every_move(tmp_path):
+    sp, writer = _selfplay(tmp_path, acting="policy", no_resign_fraction=1.0)
+    sp.net_version = 7
+    sp.play_games(6)
+    games = [load_arrays(p) for p in pending_paths(tmp_path)]
+    assert len(games) >= 6 and sp.stats.net_evals == sp.stats.moves  # one evaluation per move, no search
+    for z in games:
+        n = len(z["value"])
+        a = z["action"].astype(np.int64)
+        planes = np.unpackbits(z["planes"], axis=2, count=NN)
+        legal = np.concatenate([planes[:, 17].astype(bool), np.ones((n, 1), bool)], axis=1)
+        assert legal[np.arange(n), a].all()
+        assert np.array_equal(z["move_index"], np.arange(n))  # every move recorded
+        assert (z["game_moves"] == n).all() and (z["net_version"] == 7).all()
+        # the stored policy is the sampling distribution over the legal moves
+        assert np.allclose(z["policy"].astype(np.float32).sum(axis=1), 1, atol=1e-2)
+        assert (z["policy"][~legal] == 0).all()
+        assert np.allclose(np.exp(z["behaviour_logp"]), z["policy"][np.arange(n), a].astype(np.float32), atol=2e-3)
+        assert np.isnan(z["search_q"].astype(np.float32)).all()
+        assert np.array_equal(z["root_value"], z["search_value"])

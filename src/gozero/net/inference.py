@@ -134,8 +134,8 @@ class NetOutput:
 class NetEvaluator:
     """Evaluate batches of positions with a fixed model (eval mode, no gradients).
 
-    ``compile``: ``"auto"`` (default) compiles networks of at least
-    `COMPILE_MIN_PARAMETERS` parameters on CPU and CUDA; ``True`` compiles whatever the
+    ``compile``: ``"auto"`` or ``True`` (default) compiles networks of at least
+    `COMPILE_MIN_PARAMETERS` parameters on CPU and CUDA; ``"always"`` compiles whatever the
     size; ``False`` stays eager. The build happens at the first call (or at `build`), with
     dynamic batch sizes (one build serves every batch). A failed or unavailable build leaves
     the evaluator eager, with the reason in ``compile_status``. (The build cannot run in a
@@ -152,8 +152,9 @@ class NetEvaluator:
             precision = "bf16" if fast_bf16 else "fp32"
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"unknown precision {precision!r}")
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', not {compile!r}")
+        if compile not in (True, False, "auto", "always"):
+            raise ValueError(f"compile must be True, False, 'auto' or 'always', not {compile!r}")
+        compile = "auto" if compile is True else compile
         self.precision = precision
         if self.device.type in ("cpu", "cuda"):
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -166,7 +167,7 @@ class NetEvaluator:
             reason = compile_unavailable(self.device)
             if reason is not None:
                 self.compile_status = f"eager: {reason}"
-                if compile is True:
+                if compile == "always":
                     log.warning("torch.compile unavailable (%s); evaluating eagerly", reason)
                 self._compile_mode = False
             elif compile == "auto" and not big:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gozero.net.features import encode_game
 from gozero.net.inference import NetEvaluator, load_checkpoint_model
 from gozero.rules import Game
 from gozero.rules.game import geometry
@@ -42,21 +43,24 @@ class MCTSPlayer:
         self._low = 0  # own consecutive moves with a hopeless search value
         self._last_length = -1
         self.name = name
-        self.config = config or SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8,
-                                             fpu_reduction=0.25)
+        if config is None:
+            raise TypeError("MCTSPlayer needs its SearchConfig from the caller "
+                            "(gozero.play.players.load_search_config gives the play settings)")
+        self.config = config
         self.rng = np.random.default_rng(seed)
         self._search: BatchedSearch | None = None
         self._key: tuple | None = None  # (size, komi, suicide, moves) the tree's root stands for
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: an analyze callback may ask for ownership_after
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, visits: int | None = None, seconds: float | None = None,
-                        temperature: float = 0.0, seed: int | None = None, device: str = "auto") -> MCTSPlayer:
+                        temperature: float = 0.0, seed: int | None = None, device: str = "auto",
+                        config: SearchConfig | None = None) -> MCTSPlayer:
         model, meta = load_checkpoint_model(path, device="cpu")
         ev = NetEvaluator(model, device=device, random_symmetry=True, seed=seed)
         step = meta.get("step")
         name = f"gozero-{Path(path).stem}" + (f"-step{step}" if step is not None else "")
-        return cls(ev, visits=visits, seconds=seconds, temperature=temperature, seed=seed, name=name)
+        return cls(ev, visits=visits, seconds=seconds, temperature=temperature, seed=seed, name=name, config=config)
 
     # -- search plumbing ------------------------------------------------------------------
     def _ensure_search(self, game: Game, nodes: int) -> BatchedSearch:
@@ -153,6 +157,27 @@ class MCTSPlayer:
         return Analysis(moves=moves, policy=r.raw_prior[0].copy(), winrate=float((r.root_q[0] + 1) / 2),
                         score_lead=float(r.score[0]), ownership=r.ownership[0].copy(), visits=int(visits.sum()))
 
+    def ownership_after(self, game: Game, moves: list[int]) -> np.ndarray:
+        """(len(moves), NN) the network's ownership after each of ``moves`` (+ for the side to
+        move at ``game``), from one batched evaluation of the child positions."""
+        children = []
+        for move in moves:
+            child = game.copy()
+            child.play(int(move))
+            children.append(encode_game(child))
+        if not children:
+            return np.zeros((0, game.size * game.size), np.float32)
+        with self._lock:
+            out = self.ev.evaluate(np.stack([c[0] for c in children]), np.stack([c[1] for c in children]),
+                                   size=game.size)
+        return -np.asarray(out.ownership, np.float32)  # each child's side to move is the opponent
+
+    def clear_cache(self) -> None:
+        """Forget the kept search tree: the next search starts from a fresh root."""
+        with self._lock:
+            self._search = None
+            self._key = None
+
     # -- the Player interface -------------------------------------------------------------
     def analyze(self, game: Game, limits: SearchLimits | None = None,
                 on_update: Callable[[Analysis], None] | None = None, stop: threading.Event | None = None,
@@ -166,13 +191,14 @@ class MCTSPlayer:
             s = self._search_root(game, limits.visits, limits.seconds, on_update, interval, stop)
             return self._analysis(s, game)
 
-    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
+    def genmove(self, game: Game, limits: SearchLimits | None = None, temperature: float | None = None) -> int:
         """The move to play (flat index, NN = pass, or RESIGN) within ``limits`` (default:
-        the player's own)."""
+        the player's own), chosen at ``temperature`` (default: the player's own)."""
         limits = limits if limits is not None and limits.bounded else self.limits
+        temperature = self.temperature if temperature is None else temperature
         with self._lock:
             s = self._search_root(game, limits.visits, limits.seconds, None, 1.0, None)
-            r = s.root_result(self.temperature)
+            r = s.root_result(temperature)
             v = r.visits[0]
             if v.sum() <= 0:
                 return int(r.action[0])
@@ -184,4 +210,4 @@ class MCTSPlayer:
             self._low = self._low + 1 if hopeless else 0
             if self._low >= self.resign_consecutive and len(game.moves) > game.size * game.size // 3:
                 return RESIGN
-            return int(r.action[0]) if self.temperature > 0 else best
+            return int(r.action[0]) if temperature > 0 else best

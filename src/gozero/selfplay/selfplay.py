@@ -7,6 +7,13 @@ rest get ``cheap_simulations`` and only move the game on), plays the chosen move
 a game ends, labels its examples with the outcome, the final ownership and score, hands
 them to the `ShardWriter`, and starts a new game in the freed slot.
 
+Acting (``acting``): ``search`` plays the search's move (today's AlphaZero self-play);
+``policy`` samples every move from the raw network at temperature 1 (one batched network
+call per move for all live games, no search) and records every position: the data of the
+policy-gradient arms. Each recorded position also keeps the learning signals of
+`shards.SIGNAL_FIELDS`: the move played, its log-probability under the acting distribution,
+the network and search values at the root, the search's per-move Q and the network version.
+
 Resignation: a game ends when the side to move's search value stays under
 ``resign_threshold``; a fraction ``no_resign_fraction`` of games never resign, and their
 outcomes measure the false-resignation rate.
@@ -26,7 +33,23 @@ from gozero.net.inference import NetEvaluator
 from gozero.rules import BLACK, Game, Rules
 from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
 
-from .shards import ShardWriter, outcome_targets
+from .shards import SIGNAL_FIELDS, ShardWriter, outcome_targets, signal_defaults
+
+
+def move_choice_logp(algorithm: str, visits: np.ndarray, policy_target: np.ndarray, action: int,
+                     temperature: float) -> float:
+    """Log-probability of ``action`` under the search's move choice at one root.
+
+    PUCT samples visits ** (1 / temperature) (the most visited move, probability 1, at
+    temperature 0). Gumbel's choice (argmax of Gumbel noise + logits + sigma(q) over the
+    most visited candidates) is a sample of its completed-Q improved policy up to the
+    sequential halving's truncation, so its log-probability is that of ``policy_target``."""
+    if algorithm == "puct" and visits.sum() > 0:
+        if temperature <= 0:
+            return 0.0
+        w = visits.astype(np.float64) ** (1.0 / temperature)
+        return float(np.log(max(w[action] / w.sum(), 1e-30)))
+    return float(np.log(max(float(policy_target[action]), 1e-30)))
 
 
 @dataclass
@@ -44,6 +67,7 @@ class SelfPlayConfig:
     resign_consecutive: int = 3
     no_resign_fraction: float = 0.2
     sgf_every: int = 50  # keep every k-th game as SGF (0: none)
+    acting: str = "search"  # "search" (play the search's move) or "policy" (sample the raw network)
 
 
 @dataclass
@@ -92,6 +116,7 @@ class _Slot:
         self.globals: list[np.ndarray] = []
         self.policy: list[np.ndarray] = []
         self.to_move: list[int] = []
+        self.signals: dict[str, list] = {k: [] for k in SIGNAL_FIELDS if k != "game_moves"}
         self.low_streak = 0
         self.would_resign_color = 0
         self.resigned_color = 0
@@ -120,6 +145,7 @@ class SelfPlay:
         self.max_moves = int(config.max_moves_factor * self.nn)
         self.slots: list[_Slot | None] = [self._new_slot() for _ in range(self.B)]
         self.stats = SelfPlayStats()
+        self.net_version = 0  # training step of the network that plays (the trainer sets it)
         self._fresh = np.ones(self.B, np.bool_)
         self._last_action = np.full(self.B, -1, np.int64)
 
@@ -134,6 +160,8 @@ class SelfPlay:
         live = [b for b, s in enumerate(self.slots) if s is not None]
         if not live:
             return []
+        if cfg.acting == "policy":
+            return self._policy_step(live, stop_new_games, t0)
         full = bool(self.rng.random() < cfg.full_fraction)
         sims = cfg.full_simulations if full else cfg.cheap_simulations
         for b in live:
@@ -163,6 +191,7 @@ class SelfPlay:
                 slot.globals.append(glob)
                 slot.policy.append(res.policy_target[b].astype(np.float16))
                 slot.to_move.append(g.to_move)
+                self._record_signals(slot, g, res, b, float(temps[b]))
             # resignation
             v = float(res.root_q[b])
             slot.low_streak = slot.low_streak + 1 if v < cfg.resign_threshold else 0
@@ -177,6 +206,76 @@ class SelfPlay:
             action = int(res.action[b])
             g.play(action)
             self._last_action[b] = action
+            self.stats.moves += 1
+            if g.is_over or len(g.moves) >= self.max_moves:
+                finished.append(self._finish(b))
+        for b in range(self.B):
+            if self.slots[b] is None and not stop_new_games:
+                self.slots[b] = self._new_slot()
+                self._fresh[b] = True
+        self.stats.seconds += time.perf_counter() - t0
+        return finished
+
+    def _record_signals(self, slot: _Slot, g: Game, res, b: int, temperature: float) -> None:
+        """The learning signals of a recorded position searched as root ``b`` of ``res``."""
+        a = int(res.action[b])
+        sig = slot.signals
+        sig["action"].append(a)
+        sig["behaviour_logp"].append(move_choice_logp(self.search_cfg.algorithm, res.visits[b], res.policy_target[b],
+                                                      a, temperature))
+        sig["root_value"].append(float(res.value[b]))
+        sig["search_value"].append(float(res.root_q[b]))
+        sig["search_q"].append(np.where(res.visits[b] > 0, res.q[b], np.nan).astype(np.float16))
+        sig["move_index"].append(len(g.moves))
+        sig["net_version"].append(self.net_version)
+
+    def _policy_step(self, live: list[int], stop_new_games: bool, t0: float) -> list[dict]:
+        """acting = policy: one network call for all live games, each move sampled from the
+        network's policy over the legal moves (temperature 1); every position is recorded."""
+        cfg = self.cfg
+        n = len(live)
+        planes = np.zeros((n, NUM_PLANES, self.nn), np.uint8)
+        glob = np.zeros((n, NUM_GLOBALS), np.float32)
+        legal = np.zeros((n, self.nn + 1), np.bool_)
+        for i, b in enumerate(live):
+            g = self.slots[b].game
+            planes[i], glob[i] = encode_game(g)
+            legal[i] = g.legal_mask()
+        out = self.ev.evaluate(planes, glob, self.size)
+        self.stats.net_evals += n
+        logits = np.where(legal, out.policy.astype(np.float64), -np.inf)
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        probs = np.exp(logp)
+        finished: list[dict] = []
+        for i, b in enumerate(live):
+            slot = self.slots[b]
+            g = slot.game
+            a = int(self.rng.choice(self.nn + 1, p=probs[i] / probs[i].sum()))
+            slot.planes.append(np.packbits(planes[i], axis=1))
+            slot.globals.append(glob[i])
+            slot.policy.append(probs[i].astype(np.float16))
+            slot.to_move.append(g.to_move)
+            sig = slot.signals
+            sig["action"].append(a)
+            sig["behaviour_logp"].append(float(logp[i, a]))
+            sig["root_value"].append(float(out.value[i]))
+            sig["search_value"].append(float(out.value[i]))
+            sig["search_q"].append(np.full(self.nn + 1, np.nan, np.float16))
+            sig["move_index"].append(len(g.moves))
+            sig["net_version"].append(self.net_version)
+            v = float(out.value[i])
+            slot.low_streak = slot.low_streak + 1 if v < cfg.resign_threshold else 0
+            if slot.low_streak >= cfg.resign_consecutive and len(g.moves) > self.nn // 4:
+                if slot.no_resign:
+                    if not slot.would_resign_color:
+                        slot.would_resign_color = g.to_move
+                else:
+                    slot.resigned_color = g.to_move
+                    finished.append(self._finish(b))
+                    continue
+            g.play(a)
+            self._last_action[b] = a
             self.stats.moves += 1
             if g.is_over or len(g.moves) >= self.max_moves:
                 finished.append(self._finish(b))
@@ -218,6 +317,7 @@ class SelfPlay:
                 "policy_weight": np.ones(n, np.float32),
                 **outcome_targets(slot.to_move, winner, owner, score),
                 "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
+                **signal_arrays(slot.signals, len(g.moves)),
             }
             self.writer.add_game(arrays, self.size)
         if self.sgf_dir is not None and self.cfg.sgf_every and (st.games - 1) % self.cfg.sgf_every == 0:
@@ -281,6 +381,21 @@ class SelfPlay:
                                 seconds=seconds, eta=eta)
 
 
+def signal_arrays(signals: dict[str, list], game_moves: int) -> dict[str, np.ndarray]:
+    """A finished game's recorded learning signals as shard arrays (see `SIGNAL_FIELDS`)."""
+    n = len(signals["action"])
+    return {
+        "action": np.asarray(signals["action"], np.int16),
+        "behaviour_logp": np.asarray(signals["behaviour_logp"], np.float32),
+        "root_value": np.asarray(signals["root_value"], np.float32),
+        "search_value": np.asarray(signals["search_value"], np.float32),
+        "search_q": np.stack(signals["search_q"]).astype(np.float16),
+        "move_index": np.asarray(signals["move_index"], np.int16),
+        "game_moves": np.full(n, game_moves, np.int16),
+        "net_version": np.asarray(signals["net_version"], np.int32),
+    }
+
+
 def empty_batch(n: int, nn: int) -> dict[str, np.ndarray]:
     """Arrays with the shard layout and ``n`` rows (for tests and tools)."""
     return {
@@ -292,4 +407,5 @@ def empty_batch(n: int, nn: int) -> dict[str, np.ndarray]:
         "ownership": np.zeros((n, nn), np.int8),
         "score": np.zeros(n, np.float32),
         "aux_weight": np.ones(n, np.float32),
+        **signal_defaults(n, nn),
     }

@@ -18,6 +18,7 @@ Each generation plays ``games_per_generation`` games with the newest weights, th
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -56,6 +57,7 @@ def save_model_file(model: torch.nn.Module, net: NetConfig, path: Path, **meta) 
     atomic_torch_save({"model": state, "net": asdict(net), **meta}, path)
 
 
+BATCH_KEYS = ("bits_", "policy", "ppo_", "reanalyse_")  # per-batch stats written to RUN/batches.jsonl
 META_KEYS = ("step", "generation", "games", "positions", "hours", "source")
 
 
@@ -90,15 +92,35 @@ class TrainingRun:
         if cfg.run.torch_threads:
             torch.set_num_threads(cfg.run.torch_threads)
         self.model = build_model(cfg.net)
-        self.trainer = Trainer(self.model, cfg.train, self.device, total_steps=cfg.run.max_steps,
-                               seed=cfg.run.seed)
+        self.trainer = self._make_trainer()
         self.generation = 0
         self.games = 0
         self.positions = 0
         self.seconds = 0.0
         self.selfplay_seconds = 0.0
         self.train_seconds = 0.0
+        self.measure_seconds = 0.0  # of self.seconds: spent on checkpoint measures, not on learning
+        self._measured_at: float | None = None  # run seconds of the last checkpoint measures
+        self._measured_state: dict | None = None  # the network then (the previous-checkpoint match)
         self._tb = None
+
+    def _make_trainer(self) -> Trainer:
+        cfg = self.cfg
+        reanalyser = None
+        if cfg.train.reanalyse_fraction > 0:
+            from .reanalyse import Reanalyser
+
+            reanalyser = Reanalyser(cfg.search, cfg.game.size, cfg.game.komi, cfg.train.reanalyse_fraction,
+                                    cfg.train.reanalyse_simulations, cfg.train.reanalyse_value_mix, device=self.device,
+                                    precision=cfg.run.precision, allow_suicide=cfg.game.suicide, seed=cfg.run.seed)
+        return Trainer(self.model, cfg.train, self.device, total_steps=cfg.run.max_steps, seed=cfg.run.seed,
+                       reanalyser=reanalyser)
+
+    def _window(self) -> ReplayWindow:
+        t = self.cfg.train
+        return ReplayWindow(self.dir, self.cfg.game.size, t.window_min, t.window_max, t.window_alpha, t.window_beta,
+                            seed=self.cfg.run.seed + self.trainer.step,
+                            gae_lambda=t.gae_lambda if t.policy_loss == "ppo" else 1.0)
 
     # -- creation and resumption -----------------------------------------------------------
     @classmethod
@@ -113,7 +135,7 @@ class TrainingRun:
         random.seed(cfg.run.seed)
         np.random.seed(cfg.run.seed)
         run.model = build_model(cfg.net)
-        run.trainer = Trainer(run.model, cfg.train, run.device, total_steps=cfg.run.max_steps, seed=cfg.run.seed)
+        run.trainer = run._make_trainer()
         run.save_checkpoint()
         return run
 
@@ -141,6 +163,7 @@ class TrainingRun:
         run.seconds = data.get("seconds", 0.0)
         run.selfplay_seconds = data.get("selfplay_seconds", 0.0)
         run.train_seconds = data.get("train_seconds", 0.0)
+        run.measure_seconds = data.get("measure_seconds", 0.0)
         rng = data.get("rng", {})
         if rng:
             random.setstate(rng["python"])
@@ -162,6 +185,7 @@ class TrainingRun:
             "seconds": self.seconds,
             "selfplay_seconds": self.selfplay_seconds,
             "train_seconds": self.train_seconds,
+            "measure_seconds": self.measure_seconds,
             "config": self.cfg.to_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "trainer": self.trainer.rng.bit_generator.state},
@@ -221,11 +245,63 @@ class TrainingRun:
     def _train_steps(self, window: ReplayWindow, steps: int) -> dict[str, float]:
         """``steps`` training steps on batches from ``window``; the mean of each loss."""
         losses: dict[str, float] = {}
-        for _ in range(steps):
-            stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
-            for k, v in stats.items():
-                losses[k] = losses.get(k, 0.0) + v / steps
+        tb = self._tensorboard()
+        with open(self.dir / "batches.jsonl", "a") as fh:
+            for _ in range(steps):
+                stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
+                for k, v in stats.items():
+                    losses[k] = losses.get(k, 0.0) + v / steps
+                row = {"step": self.trainer.step, **{k: v for k, v in stats.items() if k.startswith(BATCH_KEYS)}}
+                fh.write(json.dumps(row) + "\n")
+                if tb is not None:
+                    for k, v in row.items():
+                        if k != "step" and math.isfinite(v):
+                            tb.add_scalar(f"batch/{k}", v, row["step"])
         return losses
+
+    def _checkpoint_signals(self, window: ReplayWindow, rules: Rules) -> dict[str, float]:
+        """Measures taken at a checkpoint: the gradient noise scale of the policy loss and the
+        new network's score against the network of the previous measures (each when switched
+        on). With ``run.signals_every_seconds`` they are taken at most that often (by run
+        time, so that arms with short and long generations are measured at matched times);
+        otherwise at every checkpoint, against the one before it. Their time is counted in
+        ``measure_seconds``."""
+        cfg = self.cfg
+        if not (cfg.train.noise_scale_batches or cfg.run.previous_match_games):
+            return {}
+        every = cfg.run.signals_every_seconds
+        if self._measured_at is None:
+            self._measured_at = self.seconds
+        elif every > 0 and self.seconds - self._measured_at < every:
+            return {}
+        t0 = time.monotonic()
+        out: dict[str, float] = {}
+        if cfg.train.noise_scale_batches and len(window):
+            batches = [window.sample(cfg.train.batch_size) for _ in range(cfg.train.noise_scale_batches)]
+            out.update(self.trainer.gradient_noise_scale(batches))
+        if cfg.run.previous_match_games and self._measured_state is not None:
+            from gozero.search.mcts import SearchConfig
+            from gozero.selfplay.arena import play_match
+
+            new, old = build_model(cfg.net), build_model(cfg.net)
+            new.load_state_dict(self.model.state_dict())
+            old.load_state_dict(self._measured_state)
+            res = play_match(NetEvaluator(new, device=self.device, compile=False),
+                             NetEvaluator(old, device=self.device, compile=False),
+                             cfg.run.previous_match_games, cfg.game.size, rules,
+                             SearchConfig(algorithm="gumbel", simulations=cfg.run.previous_match_simulations),
+                             opening_moves=2, seed=self.generation)
+            out["previous_win_rate"] = res.win_rate
+            out["previous_games"] = res.total
+            self._measured_state = self._state_copy()
+        self._measured_at = self.seconds
+        dt = time.monotonic() - t0
+        self.measure_seconds += dt
+        out["measure_seconds"] = self.measure_seconds
+        return out
+
+    def _state_copy(self) -> dict:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None,
@@ -234,7 +310,11 @@ class TrainingRun:
         ``on_progress(generation, progress)`` hears about self-play inside a generation
         (about once a second)."""
         self._on_progress = on_progress
-        if self.cfg.run.selfplay_workers > 0:
+        if self.cfg.cluster.address:  # self-play actors on a Ray cluster
+            from .cluster_selfplay import run_on_cluster
+
+            run_on_cluster(self, on_generation, should_stop)
+        elif self.cfg.run.selfplay_workers > 0:
             self._run_concurrent(on_generation, should_stop)
         else:
             self._run_alternating(on_generation, should_stop)
@@ -257,8 +337,7 @@ class TrainingRun:
         if steps < 1:
             raise ValueError(f"train-only steps must be >= 1, not {steps}")
         cfg = self.cfg
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        window = self._window()
         n_window = window.refresh(self.positions)
         if not n_window:
             raise ValueError(f"{self.dir} has no self-play data to train on (no shards or pending games)")
@@ -292,12 +371,12 @@ class TrainingRun:
         writer = ShardWriter(self.dir, cfg.run.shard_positions)
         play_model = build_model(cfg.net)
         play_model.load_state_dict(self.model.state_dict())
-        ev = NetEvaluator(play_model, device=self.device, precision=cfg.run.precision,
-                          compile="auto" if cfg.run.compile else False, seed=cfg.run.seed + self.generation)
+        ev = NetEvaluator(play_model, device=self.device, precision=cfg.run.precision, compile=cfg.run.compile,
+                          seed=cfg.run.seed + self.generation)
         sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer, sgf_dir=self.dir / "sgf",
                       seed=cfg.run.seed * 7919 + self.generation)
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        sp.net_version = self.trainer.step
+        window = self._window()
         start_seconds = self.seconds
         t_start = time.monotonic()
         while self._budget_left(should_stop):
@@ -311,8 +390,11 @@ class TrainingRun:
             self.games += new_games
             self.positions += new_pos
             n_window = window.refresh(self.positions)
+            if self._measured_state is None and cfg.run.previous_match_games:
+                self._measured_state = self._state_copy()
             steps, losses = self._train_round(window, new_pos)
             t2 = time.monotonic()
+            signals = self._checkpoint_signals(window, rules)
             self.generation += 1
             self.selfplay_seconds += t1 - t0
             self.train_seconds += t2 - t1
@@ -321,6 +403,7 @@ class TrainingRun:
             gate = self._gate(play_model, rules)
             if gate is None or gate >= cfg.run.gating_threshold:
                 play_model.load_state_dict(self.model.state_dict())
+                sp.net_version = self.trainer.step
                 if cfg.run.gating:
                     save_model_file(self.model, cfg.net, self.ckpt_dir / "model_best.pt", step=self.trainer.step)
             self._maybe_evaluate(snap)
@@ -337,6 +420,7 @@ class TrainingRun:
                 **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                 "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
             }
+            row.update(signals)
             if gate is not None:
                 row["gating_score"] = gate
             sp.stats.lengths = sp.stats.lengths[-1000:]
@@ -395,13 +479,13 @@ class TrainingRun:
         for old in stop_file.parent.glob("w*.json"):  # counts are per session of workers
             old.unlink()
         self.save_checkpoint()  # model_latest.pt for the workers
+        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=selfplay_worker, args=(str(self.dir), k), daemon=True)
                  for k in range(cfg.run.selfplay_workers)]
         for p in procs:
             p.start()
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        window = self._window()
         window.refresh()
         seen = window.total_positions
         games_seen = self.games
@@ -425,8 +509,11 @@ class TrainingRun:
                 t1 = time.monotonic()
                 new_pos = window.total_positions - seen
                 seen = window.total_positions
+                if self._measured_state is None and cfg.run.previous_match_games:
+                    self._measured_state = self._state_copy()
                 steps, losses = self._train_round(window, new_pos)
                 t2 = time.monotonic()
+                signals = self._checkpoint_signals(window, rules)
                 worker_stats = read_worker_stats(self.dir)
                 self.games = games_seen + sum(w.get("games", 0) for w in worker_stats)
                 self.positions += new_pos
@@ -446,6 +533,7 @@ class TrainingRun:
                     "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
                     "mean_game_length": float(np.mean([w.get("mean_length", 0) for w in worker_stats] or [0])),
                     "workers": len(worker_stats),
+                    **signals,
                     **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                     "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
                 }
@@ -501,12 +589,12 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
     model.load_state_dict(data["model"])
     mtime = model_path.stat().st_mtime
     seed = cfg.run.seed * 1000 + worker * 7 + int(time.time()) % 100000
-    ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile="auto" if cfg.run.compile else False,
-                      seed=seed)
+    ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile=cfg.run.compile, seed=seed)
     rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
     writer = ShardWriter(run, cfg.run.shard_positions, name=name)
     sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer,
                   sgf_dir=run / "sgf" if worker == 0 else None, seed=seed)
+    sp.net_version = int(data.get("step", -1))
     stats_path = run / "workers" / f"{name}.json"
     stop_file = run / "workers" / "STOP"
     last_write = 0.0
@@ -522,6 +610,7 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
                 data = torch.load(model_path, map_location="cpu", weights_only=False)
                 model.load_state_dict(data["model"])
                 ev.set_model(model)
+                sp.net_version = int(data.get("step", -1))
                 mtime = m
                 print(f"{name}: loaded step {data.get('step')}", flush=True)
             except (OSError, RuntimeError, EOFError) as exc:  # mid-replace on odd filesystems

@@ -29,7 +29,7 @@ import torch
 from gozero.net.features import NUM_PLANES, encode_game
 from gozero.rules import BLACK
 from gozero.rules.sgf import Replay, SgfError, SgfGame, read_sgf_file
-from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays, outcome_targets
+from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays, outcome_targets, signal_defaults
 
 from .config import RunConfig
 from .replay import ReplayWindow
@@ -84,7 +84,7 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
     has no moves or no usable result. Raises `SgfError` on an illegal move."""
     winner = winner_from_result(record.result)
     planes, globs, moves, to_move = [], [], [], []
-    run = Replay(record)
+    run = Replay(record)  # setup edits after the first move included
     for game, color, move in run:
         if game.to_move != color:
             game.position.to_move = color
@@ -115,6 +115,10 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
         "policy_weight": np.ones(n, np.float32),
         **outcome_targets(to_move, winner, owner, score),
         "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
+        **signal_defaults(n, nn),
+        "action": np.asarray(moves, np.int16),
+        "move_index": np.arange(n, dtype=np.int16),
+        "game_moves": np.full(n, n, np.int16),
     }
 
 
