@@ -177,12 +177,12 @@ def test_auto_compile_leaves_small_networks_and_unsupported_setups_eager(monkeyp
     planes, globs = _batch(5, [["C3"], []])
     ev.evaluate(planes, globs, 5)
     assert not ev.compiled and not ev.build()
+    assert NetEvaluator(_model(5), device="cpu", compile=True).compile_status.startswith("eager: a small")
     monkeypatch.setenv("GOZERO_COMPILE", "0")
     off = NetEvaluator(_model(5), device="cpu", precision="fp32", compile="always")
     assert off.compile_status == "eager: GOZERO_COMPILE=0" and not off.build()
     with pytest.raises(ValueError, match="compile"):
         NetEvaluator(_model(5), device="cpu", compile="sometimes")
-    assert NetEvaluator(_model(5), device="cpu", compile=True).compile_status.startswith("eager: a small")
 
 
 def test_a_failed_build_falls_back_to_eager(monkeypatch):
