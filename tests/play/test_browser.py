@@ -23,15 +23,17 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def browser_page(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+def browser_page(tmp_path, missing_engine):
+    if not CHROMIUM.exists():
+        missing_engine("/usr/bin/chromium is absent (apt-get install chromium)")
+    try:
+        import playwright.sync_api as playwright
+    except ImportError:
+        missing_engine("playwright is not installed (pip install -e '.[dev]')")
     with playwright.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True,

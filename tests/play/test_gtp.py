@@ -615,15 +615,39 @@ def test_printsgf_loadsgf_round_trip(tmp_path: Path) -> None:
 
 def test_loadsgf_errors(tmp_path: Path) -> None:
     e = make_engine()
-    assert err(e, f"loadsgf {tmp_path / 'missing.sgf'}") == "cannot load file"
+    missing = err(e, f"loadsgf {tmp_path / 'missing.sgf'}")
+    assert missing.startswith("cannot load file: cannot read") and "No such file" in missing
     bad = tmp_path / "bad.sgf"
-    bad.write_text("(;GM[1]SZ[9];B[ee];W[ee])")
-    assert err(e, f"loadsgf {bad}") == "cannot load file"
-    assert err(e, f"loadsgf {tmp_path}") == "cannot load file"
+    bad.write_text("(;GM[1]SZ[9]C[a review];C[start];B[ee];W[dd];B[cc];W[ee])")
+    # the reader's message: node, move, point and reason, on one line
+    assert err(e, f"loadsgf {bad}") == "cannot load file: node 5: move 4 (W at ee): illegal move: point occupied"
+    bad.write_text("(;GM[1]SZ[9];B[ee];W[dd];AW[ba][ab]AB[aa])")
+    assert err(e, f"loadsgf {bad}") == "cannot load file: node 3: setup leaves the B stone at aa without liberties"
+    bad.write_text("(;GM[1]SZ[9]\n;B[ee]\n;W[d")
+    assert err(e, f"loadsgf {bad}").startswith("cannot load file: SGF syntax error at line 3")
+    assert err(e, f"loadsgf {tmp_path}").startswith("cannot load file: cannot read")
+    assert e.game.moves == []  # a failed load leaves the game as it was
     assert err(e, "loadsgf") == "syntax error"
     assert err(e, f"loadsgf {bad} x") == "syntax error"
     assert err(e, f"loadsgf {bad} 0") == "syntax error"
     ok(e, "name")  # still alive
+
+
+def test_loadsgf_reads_what_real_files_hold(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "review.sgf"
+    # two games in one file, a pass as tt, setup after move 2
+    path.write_text("(;GM[1]FF[4]SZ[9]KM[7];B[ee];W[cc];AE[ee]AB[gg];W[tt];B[cg])\n"
+                    "(;GM[1]SZ[9];B[aa])\n")
+    e = make_engine()
+    with caplog.at_level("WARNING"):
+        ok(e, f"loadsgf {path}")
+    assert stones(e, "black") == {"G3", "C3"} and stones(e, "white") == {"C7"}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("setup stones after move 2" in m for m in messages)
+    assert any("2 games; only the first" in m for m in messages)
+    path.write_text("(;GM[1]FF[4]SZ[9]KM[7];B[ee];W[cc]\n")  # cut short of its ')'
+    ok(e, f"loadsgf {path}")
+    assert stones(e, "black") == {"E5"} and stones(e, "white") == {"C7"}
 
 
 def test_loadsgf_keeps_engine_komi_when_record_has_none(tmp_path: Path) -> None:

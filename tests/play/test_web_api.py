@@ -448,7 +448,21 @@ def test_import_sgf_for_review(client):
                                   "(;SZ[5];B[zz])"])
 def test_import_rejects_bad_sgf(client, text):
     r = client.post("/api/games/import", json={"sgf": text})
-    assert r.status_code == 400 and r.json()["detail"].startswith("cannot read this SGF")
+    assert r.status_code == 400 and r.json()["detail"].startswith("cannot load file: ")
+
+
+def test_import_gives_the_readers_message_and_warnings(client):
+    r = client.post("/api/games/import", json={"sgf": "(;GM[1]SZ[5]C[x];B[cc];C[hm];W[bb];B[bb])"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "cannot load file: node 4: move 3 (B at bb): illegal move: point occupied"
+    # a review file: two games, the first setting up stones after move 2 and passing as tt
+    text = "(;GM[1]SZ[5]KM[0.5];B[cc];W[bb];AE[cc]AB[dd];W[tt];B[bd])\n(;GM[1]SZ[5];B[aa])"
+    st = client.post("/api/games/import", json={"sgf": text}).json()
+    assert st["mode"] == "review"
+    assert [(m["color"], m["vertex"]) for m in st["moves"]] == [("W", "pass"), ("B", "B2")]
+    assert sorted((s["color"], s["vertex"]) for s in st["setup"]) == [("B", "D2"), ("W", "B4")]
+    assert any("2 games" in w for w in st["warnings"]) and any("setup stones after move 2" in w
+                                                                 for w in st["warnings"])
 
 
 def test_import_body_validation(client):

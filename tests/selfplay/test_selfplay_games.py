@@ -36,9 +36,19 @@ def test_games_finish_and_are_written_at_once(tmp_path):
     # a finished game is on disk as soon as step() returns
     assert 1 <= len(pending_paths(tmp_path)) <= len(finished)  # (a game without a full search has no example)
     assert list((tmp_path / "sgf").glob("*.sgf"))
-    sp.play_games(8)
+    reports = []
+    games_before, positions_before = sp.stats.games, sp.stats.positions
+    sp.play_games(8, on_progress=reports.append, progress_every=0.0)
     st = sp.stats
     assert st.games >= 9 and st.games == len(st.lengths)
+    # one report per move step plus the last: counts since the call, growing, then complete
+    assert len(reports) >= 2
+    assert all(a.games <= b.games and a.positions <= b.positions and a.moves < b.moves
+               for a, b in zip(reports[:-2], reports[1:-1], strict=True))
+    last = reports[-1]
+    assert last.games == st.games - games_before >= 8 and last.games_target == 8
+    assert last.positions == st.positions - positions_before and last.eta == 0.0
+    assert any(r.eta is not None and r.eta > 0 for r in reports[:-1])  # lengths known from the first games
     assert 0.5 * st.games <= len(pending_paths(tmp_path)) <= st.games
     assert all(1 <= n <= 3 * NN for n in st.lengths)
     assert st.positions == sum(len(load_arrays(p)["policy_weight"]) for p in pending_paths(tmp_path))

@@ -59,9 +59,12 @@ class MCTSPlayer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, visits: int | None = None, seconds: float | None = None,
                         temperature: float = 0.0, seed: int | None = None, device: str = "auto",
-                        config: SearchConfig | None = None) -> MCTSPlayer:
+                        config: SearchConfig | None = None, compile: bool | str = False) -> MCTSPlayer:
+        """The player of a checkpoint. ``compile`` defaults to False: a player evaluates a
+        few leaves per call and its first move must not wait for a compiled build (tens of
+        seconds even from a warm cache); self-play compiles where it pays (run.compile)."""
         model, meta = load_checkpoint_model(path, device="cpu")
-        ev = NetEvaluator(model, device=device, random_symmetry=True, seed=seed)
+        ev = NetEvaluator(model, device=device, random_symmetry=True, seed=seed, compile=compile)
         step = meta.get("step")
         name = f"gozero-{Path(path).stem}" + (f"-step{step}" if step is not None else "")
         return cls(ev, visits=visits, seconds=seconds, temperature=temperature, seed=seed, name=name, config=config)

@@ -31,6 +31,7 @@ outcomes measure the false-resignation rate.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,22 @@ class SelfPlayStats:
         d["mean_length"] = float(np.mean(self.lengths)) if self.lengths else 0.0
         d["false_resign_rate"] = self.false_resign / self.would_resign if self.would_resign else 0.0
         return d
+
+
+@dataclass(frozen=True)
+class SelfPlayProgress:
+    """Where a batch of self-play stands: reported through `SelfPlay.play_games`'s
+    ``on_progress`` (and built by the training loop for its worker processes).
+
+    ``eta`` is the estimated seconds left (None until there is a basis for it)."""
+
+    games: int  # games finished in this batch
+    games_target: int | None
+    positions: int  # training positions recorded by the finished games
+    moves: int  # moves played in this batch (all games, finished or not)
+    seconds: float
+    eta: float | None = None
+    positions_target: int | None = None
 
 
 class _Slot:
@@ -347,15 +364,49 @@ class SelfPlay:
         path = self.sgf_dir / f"game_{self.stats.games:07d}_{int(time.time())}.sgf"
         path.write_text(game_to_sgf(g, black="gozero-selfplay", white="gozero-selfplay", result=result))
 
-    def play_games(self, n_games: int, max_seconds: float | None = None) -> SelfPlayStats:
-        """Play until ``n_games`` more games have finished (or the time is up)."""
+    def play_games(self, n_games: int, max_seconds: float | None = None,
+                   on_progress: Callable[[SelfPlayProgress], None] | None = None,
+                   progress_every: float = 1.0) -> SelfPlayStats:
+        """Play until ``n_games`` more games have finished (or the time is up).
+
+        ``on_progress`` is called at most every ``progress_every`` seconds between moves
+        (one clock read per move; nothing when None) and once at the end."""
         target = self.stats.games + n_games
         start = time.monotonic()
+        games0, pos0, moves0 = self.stats.games, self.stats.positions, self.stats.moves
+        # a game length to turn moves into an ETA before the first game of the batch ends
+        known_length = float(np.mean(self.stats.lengths[-200:])) if self.stats.lengths else None
+        last_report = start
         while self.stats.games < target:
             self.step()
-            if max_seconds is not None and time.monotonic() - start > max_seconds:
+            now = time.monotonic()
+            if max_seconds is not None and now - start > max_seconds:
                 break
+            if on_progress is not None and now - last_report >= progress_every:
+                last_report = now
+                on_progress(self._progress(n_games, games0, pos0, moves0, now - start, known_length))
+        if on_progress is not None:
+            on_progress(self._progress(n_games, games0, pos0, moves0, time.monotonic() - start, known_length))
         return self.stats
+
+    def _progress(self, n_games: int, games0: int, pos0: int, moves0: int, seconds: float,
+                  known_length: float | None) -> SelfPlayProgress:
+        """Counts since the batch began and an ETA once there is a basis for one."""
+        st = self.stats
+        games, moves = st.games - games0, st.moves - moves0
+        eta = None
+        if games >= n_games:
+            eta = 0.0
+        elif known_length and moves:
+            # with a game length from earlier batches: the batch ends after about
+            # max(n_games, B) * length moves (with more slots than games, all slots play on)
+            done = min(moves / (max(n_games, self.B) * known_length), 0.99)
+            eta = seconds * (1 - done) / done
+        elif games >= max(1, min(n_games, self.B) // 4):
+            # the first games to end are the short ones: wait for a quarter of a wave
+            eta = seconds * (n_games - games) / games
+        return SelfPlayProgress(games=games, games_target=n_games, positions=st.positions - pos0, moves=moves,
+                                seconds=seconds, eta=eta)
 
 
 def signal_arrays(signals: dict[str, list], game_moves: int) -> dict[str, np.ndarray]:

@@ -101,7 +101,7 @@ def train(
         console.print(f"trained {done} steps without self-play; now at step {run.trainer.step}")
         return
     try:
-        run.run(on_generation=progress.update)
+        run.run(on_generation=progress.update, on_progress=progress.playing)
     except RuntimeError as exc:
         from .cluster import ClusterError
 
@@ -110,9 +110,12 @@ def train(
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
+        progress.close()
         console.print("interrupted: the last checkpoint is kept; resume with "
                       f"gozero train --resume {run.dir}")
         raise typer.Exit(130) from None
+    finally:
+        progress.close()
 
 
 def export_model_cmd(

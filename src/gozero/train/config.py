@@ -80,7 +80,7 @@ class RunOptions:
     max_steps: int = 0  # 0 = no limit (also the cosine schedule's length)
     device: str = "auto"
     precision: str = "auto"  # inference precision for self-play: auto, fp32, bf16
-    compile: bool = False  # torch.compile the self-play network
+    compile: bool = True  # torch.compile the self-play network where it pays (NetEvaluator's "auto")
     seed: int = 0
     shard_positions: int = 4096
     keep_checkpoints: int = 0  # model-only snapshots kept (0 = all)

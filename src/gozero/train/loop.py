@@ -33,7 +33,7 @@ import torch
 from gozero.net.inference import NetEvaluator, pick_device
 from gozero.net.model import NetConfig, build_model
 from gozero.rules import Rules
-from gozero.selfplay.selfplay import SelfPlay
+from gozero.selfplay.selfplay import SelfPlay, SelfPlayProgress
 from gozero.selfplay.shards import ShardWriter
 
 from .config import RunConfig, to_toml
@@ -286,7 +286,8 @@ class TrainingRun:
             new, old = build_model(cfg.net), build_model(cfg.net)
             new.load_state_dict(self.model.state_dict())
             old.load_state_dict(self._measured_state)
-            res = play_match(NetEvaluator(new, device=self.device), NetEvaluator(old, device=self.device),
+            res = play_match(NetEvaluator(new, device=self.device, compile=False),
+                             NetEvaluator(old, device=self.device, compile=False),
                              cfg.run.previous_match_games, cfg.game.size, rules,
                              SearchConfig(algorithm="gumbel", simulations=cfg.run.previous_match_simulations),
                              opening_moves=2, seed=self.generation)
@@ -303,8 +304,12 @@ class TrainingRun:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> None:
-        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
+            should_stop: Callable[[], bool] | None = None,
+            on_progress: Callable[[int, SelfPlayProgress], None] | None = None) -> None:
+        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so).
+        ``on_progress(generation, progress)`` hears about self-play inside a generation
+        (about once a second)."""
+        self._on_progress = on_progress
         if self.cfg.cluster.address:  # self-play actors on a Ray cluster
             from .cluster_selfplay import run_on_cluster
 
@@ -313,6 +318,10 @@ class TrainingRun:
             self._run_concurrent(on_generation, should_stop)
         else:
             self._run_alternating(on_generation, should_stop)
+
+    def _report(self, progress: SelfPlayProgress) -> None:
+        if getattr(self, "_on_progress", None) is not None:
+            self._on_progress(self.generation + 1, progress)
 
     def train_only(self, steps: int, checkpoint_every: int = 200,
                    on_round: Callable[[dict], None] | None = None,
@@ -374,7 +383,7 @@ class TrainingRun:
             t0 = time.monotonic()
             games0, pos0 = sp.stats.games, sp.stats.positions
             evals0 = sp.stats.net_evals
-            sp.play_games(cfg.run.games_per_generation)
+            sp.play_games(cfg.run.games_per_generation, on_progress=self._report)
             new_games = sp.stats.games - games0
             new_pos = sp.stats.positions - pos0
             t1 = time.monotonic()
@@ -429,7 +438,8 @@ class TrainingRun:
 
         cand = build_model(self.cfg.net)
         cand.load_state_dict(self.model.state_dict())
-        res = play_match(NetEvaluator(cand, device=self.device), NetEvaluator(best_model, device=self.device),
+        res = play_match(NetEvaluator(cand, device=self.device, compile=False),
+                         NetEvaluator(best_model, device=self.device, compile=False),
                          self.cfg.run.gating_games, self.cfg.game.size, rules,
                          SearchConfig(algorithm="gumbel", simulations=16), opening_moves=2,
                          seed=self.generation)
@@ -484,10 +494,12 @@ class TrainingRun:
         try:
             while self._budget_left(should_stop):
                 t0 = time.monotonic()
+                games0 = sum(w.get("games", 0) for w in read_worker_stats(self.dir))
                 while True:
                     n_window = window.refresh(self.positions)
                     if window.total_positions - seen >= cfg.run.generation_positions:
                         break
+                    self._report_workers(window.total_positions - seen, games0, time.monotonic() - t0)
                     if not any(p.is_alive() for p in procs):
                         raise RuntimeError("all self-play workers have died; see RUN/workers/*.log")
                     if not self._budget_left(should_stop):
@@ -534,6 +546,17 @@ class TrainingRun:
                 p.join(timeout=30)
                 if p.is_alive():
                     p.terminate()
+
+
+    def _report_workers(self, positions: int, games0: int, seconds: float) -> None:
+        """Progress of a generation fed by worker processes: positions against the target."""
+        if getattr(self, "_on_progress", None) is None:
+            return
+        target = self.cfg.run.generation_positions
+        games = sum(w.get("games", 0) for w in read_worker_stats(self.dir)) - games0
+        eta = seconds * (target - positions) / positions if positions else None
+        self._report(SelfPlayProgress(games=max(games, 0), games_target=None, positions=positions, moves=0,
+                                      seconds=seconds, eta=eta, positions_target=target))
 
 
 def read_worker_stats(run_dir: Path) -> list[dict]:

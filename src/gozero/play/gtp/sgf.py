@@ -31,11 +31,12 @@ class SgfCommands:
             raise GtpError("syntax error", f"move number {move_number} is below 1")
         try:
             record = read_sgf_file(file, move_number)
-        except SgfError as exc:
-            log.warning("loadsgf: %s", exc)
-            raise GtpError("cannot load file", str(exc)) from None
+        except SgfError as exc:  # the reader's message, e.g. "cannot load file: node 5: move 4 (W at ee): ..."
+            raise GtpError(f"cannot load file: {str(exc).removeprefix(file + ': ')}") from None
         if s.player_sizes is not None and record.size not in s.player_sizes:
-            raise GtpError("cannot load file", f"the player does not play {record.size}x{record.size}")
+            raise GtpError(f"cannot load file: the player does not play {record.size}x{record.size}")
+        for warning in record.warnings:  # what was read leniently (a second game, a missing ')', ...)
+            log.warning("loadsgf: %s", warning)
         game = record.game
         komi = record.komi if record.has_komi else s.rules.komi
         game.rules = dataclasses.replace(game.rules, komi=komi, scoring=s.rules.scoring)

@@ -514,8 +514,8 @@ def create_app(player: Player | None = None, db_path: str | Path | None = None, 
     @app.post("/api/games/import")
     def import_sgf(body: ImportIn) -> dict[str, Any]:
         """Load an SGF game record for review (step through it, analyse each position)."""
-        rec = sgf_to_record(body.sgf)
-        return state(add_session(rec))
+        rec, warnings = sgf_to_record(body.sgf)
+        return {**state(add_session(rec)), "warnings": warnings}
 
     return app
 
@@ -531,14 +531,18 @@ def record_to_sgf(rec: GameRecord, game: Game) -> str:
                        rules=rec.rules, extra={"DT": date})
 
 
-def sgf_to_record(text: str) -> GameRecord:
-    """A review record of an SGF file; raises HTTPException(400) on a bad file."""
+def sgf_to_record(text: str) -> tuple[GameRecord, list[str]]:
+    """A review record of an SGF file and the reader's warnings; raises HTTPException(400)
+    with the reader's message on a bad file. A record that sets up stones after its first
+    move is reviewed from its last setup position (the replayed game's setup and moves)."""
     try:
         loaded = load_sgf(text)
     except (SgfError, IllegalMove, CoordError, ValueError) as exc:
-        raise HTTPException(400, f"cannot read this SGF: {exc}") from exc
+        raise HTTPException(400, f"cannot load file: {exc}") from exc
     names = {k: v for k, v in (("black", loaded.black), ("white", loaded.white)) if v}
+    game = loaded.game
+    first = game.moves[0][0] if game.moves else game.to_move
     return GameRecord(id=secrets.token_urlsafe(16), size=loaded.size, komi=float(loaded.komi), human=0,
-                      mode="review", handicap=loaded.handicap, setup=[(int(c), int(p)) for c, p in loaded.setup],
-                      moves=[(int(c), int(m)) for c, m in loaded.moves], result=loaded.result or None, names=names,
-                      rules=loaded.rules or "Chinese", first=loaded.first_to_move)
+                      mode="review", handicap=loaded.handicap, setup=[(int(c), int(p)) for c, p in game.setup],
+                      moves=[(int(c), int(m)) for c, m in game.moves], result=loaded.result or None, names=names,
+                      rules=loaded.rules or "Chinese", first=first), list(loaded.warnings)
