@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gozero.play.players import shipped_model
+from gozero.play.players import load_search_config, shipped_model
 from gozero.rules.sgf import read_sgf_file, replay
 from gozero.search.mcts_player import MCTSPlayer
+from gozero.search.player import SearchLimits
 
 
 def positions(folder: Path, every: int, limit: int):
@@ -47,21 +48,22 @@ def main() -> None:
     games = positions(args.sgf, args.every, args.positions)
     print(f"{model}, {len(games)} positions from {args.sgf}, plies {min(len(g.moves) for g in games)}"
           f"-{max(len(g.moves) for g in games)}")
+    search = load_search_config()  # the settings gozero gtp / play use
     for threads in args.threads:
         torch.set_num_threads(threads)
-        warm = MCTSPlayer.from_checkpoint(model, visits=64, device="cpu", seed=0)
+        warm = MCTSPlayer.from_checkpoint(model, visits=64, device="cpu", seed=0, config=search)
         warm.genmove(games[0])
         secs = []
         for i, g in enumerate(games):
-            p = MCTSPlayer.from_checkpoint(model, visits=args.visits, device="cpu", seed=i)
+            p = MCTSPlayer.from_checkpoint(model, visits=args.visits, device="cpu", seed=i, config=search)
             p.ev = warm.ev  # one evaluator: load the weights once
             t = time.perf_counter()
             p.genmove(g)
             secs.append(time.perf_counter() - t)
         reached = []
         for i, g in enumerate(games[:10]):
-            p = MCTSPlayer(warm.ev, seconds=args.time, seed=i)
-            reached.append(p.analyze(g, seconds=args.time).visits)
+            p = MCTSPlayer(warm.ev, seconds=args.time, seed=i, config=search)
+            reached.append(p.analyze(g, SearchLimits(seconds=args.time)).visits)
         s = np.array(secs)
         print(f"threads {threads}: {args.visits} visits: mean {s.mean():.3f} s/move, p95 {np.percentile(s, 95):.3f}, "
               f"max {s.max():.3f}; {args.visits / s.mean():.0f} visits/s; "

@@ -100,6 +100,11 @@ class Variant:
         import copy
 
         self.model = copy.deepcopy(model).eval().to(memory_format=fmt)
+        if compiled:
+            from gozero.net.inference import use_compile_cache
+
+            use_compile_cache()  # the same on-disk cache as NetEvaluator's builds
+            torch._dynamo.config.recompile_limit = 64  # type: ignore[attr-defined]
         self.forward = torch.compile(self.model) if compiled else self.model
 
     @property

@@ -29,16 +29,16 @@ def fake_path() -> Path:
 
 
 @pytest.fixture
-def need_gnugo() -> str:
+def need_gnugo(missing_engine) -> str:
     path = find_gnugo()
     if path is None:
-        pytest.skip("GNU Go is not installed (apt-get install gnugo)")
+        missing_engine("GNU Go is not installed (apt-get install gnugo)")
     return path
 
 
 @pytest.fixture
-def need_pachi() -> str:
+def need_pachi(missing_engine) -> str:
     path = find_pachi()
     if path is None:
-        pytest.skip("Pachi is not built (bash scripts/build_pachi.sh)")
+        missing_engine("Pachi is not built (bash scripts/build_pachi.sh)")
     return path

@@ -37,5 +37,8 @@ def test_bad_input_gets_clear_errors(tmp_path) -> None:
     assert res.exit_code == 2 and "outside 2..19" in res.output
     res = runner.invoke(app, ["match", "random", "pachi:10", "--db", str(tmp_path / "r.db")])
     assert res.exit_code == 2 and "at least 500" in res.output
+    res = runner.invoke(app, ["match", "random", "gozero:random@8", "--set", "search.nope=1",
+                              "--db", str(tmp_path / "r.db")])
+    assert res.exit_code == 2 and "search.nope" in res.output
     res = runner.invoke(app, ["report", "--db", str(tmp_path / "none.db")])
     assert res.exit_code == 2 and "no results database" in res.output

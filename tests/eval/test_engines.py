@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from gozero.eval.engines import SpecError, parse_spec
+from gozero.eval.engines import SpecError, parse_spec, with_search_settings
 from gozero.eval.gtp_client import EngineCrashed, EngineNotFound, EngineTimeout, GTPError, GTPProcess
 
 
@@ -40,6 +40,39 @@ def test_gozero_spec_resolves_checkpoint_and_visits(tmp_path) -> None:
     assert s.argv[-4:] == ("--model", s.params["checkpoint"], "--visits", "32")
     with pytest.raises(EngineNotFound, match="does not exist"):
         s.check_available()
+
+
+def test_gozero_spec_search_settings(tmp_path) -> None:
+    ckpt = f"{tmp_path}/m.pt"
+    s = parse_spec(f"gozero:{ckpt}@32{{leaves_per_game=4, fpu_reduction=0.3}}")
+    assert s.spec == f"gozero:{ckpt}@32{{fpu_reduction=0.3,leaves_per_game=4}}"  # sorted, canonical
+    assert parse_spec(s.spec).spec == s.spec
+    assert s.params["search"] == {"fpu_reduction": "0.3", "leaves_per_game": "4"}
+    assert s.argv[-4:] == ("--set", "search.fpu_reduction=0.3", "--set", "search.leaves_per_game=4")
+    # a setting equal to the package's play settings names the same player as none
+    assert parse_spec(f"gozero:{ckpt}@32{{algorithm=puct}}").spec == f"gozero:{ckpt}@32"
+    assert with_search_settings(f"gozero:{ckpt}@32", None, ["search.c_puct_init=2"]) == \
+        f"gozero:{ckpt}@32{{c_puct_init=2.0}}"
+    conf = tmp_path / "play.toml"
+    conf.write_text("[search]\nfpu_reduction = 0.5\nalgorithm = 'gumbel'\n")
+    assert with_search_settings(f"gozero:{ckpt}@32{{fpu_reduction=0.1}}", conf, ["search.fpu_reduction=0.2"]) == \
+        f"gozero:{ckpt}@32{{algorithm=gumbel,fpu_reduction=0.1}}"  # the spec's own wins, then --set, then the file
+    assert with_search_settings("gnugo:3", conf, ["search.fpu_reduction=0.2"]) == "gnugo:3"
+    for bad, message in (("{nope=1}", "search.nope"), ("{fpu_reduction}", "key=value"), ("}", "without"),
+                         ("{search.fpu_reduction=1}", "a \\[search\\] key")):
+        with pytest.raises(SpecError, match=message):
+            parse_spec(f"gozero:{ckpt}@8{bad}")
+
+
+def test_gozero_engine_starts_with_its_search_settings() -> None:
+    import subprocess
+
+    argv = parse_spec("gozero:random@8{fpu_reduction=0.3}").command_line(seed=1)
+    proc = subprocess.run(argv, input="name\nquit\n", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("= gozero"), proc.stderr
+    argv = [a.replace("0.3", "lots") for a in argv]
+    proc = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "search.fpu_reduction" in proc.stderr
 
 
 def test_gtp_spec_splits_quoted_command() -> None:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gozero.net.features import NUM_GLOBALS, NUM_PLANES, encode_game, symmetry_indices
-from gozero.net.inference import NetEvaluator, load_checkpoint_model
+from gozero.net.inference import NetEvaluator, compile_cache_dir, load_checkpoint_model
 from gozero.net.model import NetConfig, build_model, count_parameters
 from gozero.rules import BLACK, WHITE, Game, Rules, from_gtp
 from gozero.train.loop import save_model_file
@@ -167,3 +167,54 @@ def test_bf16_outputs_are_close_to_fp32():
     assert dv < 0.05, msg
     assert np.abs(fp32.ownership - bf16.ownership).max() < 0.1, msg
     print(msg)
+
+
+# -- torch.compile: where it pays, cached, and a fallback --------------------------------------
+
+def test_auto_compile_leaves_small_networks_and_unsupported_setups_eager(monkeypatch):
+    ev = NetEvaluator(_model(5), device="cpu", precision="fp32")
+    assert ev.compile_status.startswith("eager: a small network")
+    planes, globs = _batch(5, [["C3"], []])
+    ev.evaluate(planes, globs, 5)
+    assert not ev.compiled and not ev.build()
+    assert NetEvaluator(_model(5), device="cpu", compile=True).compile_status.startswith("eager: a small")
+    monkeypatch.setenv("GOZERO_COMPILE", "0")
+    off = NetEvaluator(_model(5), device="cpu", precision="fp32", compile="always")
+    assert off.compile_status == "eager: GOZERO_COMPILE=0" and not off.build()
+    with pytest.raises(ValueError, match="compile"):
+        NetEvaluator(_model(5), device="cpu", compile="sometimes")
+
+
+def test_a_failed_build_falls_back_to_eager(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model = _model(5)
+    ev = NetEvaluator(model, device="cpu", precision="fp32", compile="always", random_symmetry=False)
+    planes, globs = _batch(5, [["C3"], ["B2", "D4"]])
+    out = ev.evaluate(planes, globs, 5)
+    assert ev.compile_status.startswith("eager: torch.compile failed (RuntimeError: no compiler here")
+    ref = NetEvaluator(model, device="cpu", precision="fp32", compile=False, random_symmetry=False)
+    np.testing.assert_allclose(out.policy, ref.evaluate(planes, globs, 5).policy, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_network_matches_eager_and_follows_new_weights():
+    model = _model(5)
+    ev = NetEvaluator(model, device="cpu", precision="fp32", compile="always", random_symmetry=False)
+    planes, globs = _batch(5, [["C3"], ["B2", "D4"], [], ["A1"]])
+    eager = NetEvaluator(model, device="cpu", precision="fp32", compile=False, random_symmetry=False)
+    assert ev.compile_status == "eager"
+    ev.evaluate(planes, globs, 5)  # the first call builds
+    assert ev.compiled, ev.compile_status
+    for n in (4, 3):  # one build serves every batch size
+        got, want = ev.evaluate(planes[:n], globs[:n], 5), eager.evaluate(planes[:n], globs[:n], 5)
+        np.testing.assert_allclose(got.policy, want.policy, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got.value, want.value, rtol=1e-4, atol=1e-4)
+    # new weights reach the compiled network without a rebuild
+    ev.set_model(_model(5, seed=1))
+    other = NetEvaluator(_model(5, seed=1), device="cpu", precision="fp32", compile=False, random_symmetry=False)
+    np.testing.assert_allclose(ev.evaluate(planes, globs, 5).policy, other.evaluate(planes, globs, 5).policy,
+                               rtol=1e-4, atol=1e-4)
+    assert any(compile_cache_dir().rglob("*.py"))  # the build is on disk for the next process

@@ -35,6 +35,7 @@ class DoubleAnalysisPlayer:
         self.ownership = ownership
         self.delay = delay
         self.calls: list[tuple[str, int | None]] = []
+        self.seen: list[tuple[SearchLimits | None, float | None]] = []  # (limits, temperature) of each genmove
 
     def _priors(self, game: Game) -> np.ndarray:
         pos, geo = game.position, game.position.geo
@@ -47,8 +48,9 @@ class DoubleAnalysisPlayer:
         weights[nn] = 0.5
         return weights / weights.sum()
 
-    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
-        self.calls.append(("genmove", None))
+    def genmove(self, game: Game, limits: SearchLimits | None = None, temperature: float | None = None) -> int:
+        self.calls.append(("genmove", limits.visits if limits is not None else None))
+        self.seen.append((limits, temperature))
         if self.delay:
             time.sleep(self.delay)
         priors = self._priors(game)
@@ -110,13 +112,13 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[Callable]:
-    """Start a server with a given player factory; stops it at the end of the test."""
+    """Start a server with a given player; stops it at the end of the test."""
     servers: list[LiveServer] = []
 
-    def start(player_factory, db_path: Path | None = None) -> LiveServer:
+    def start(player, db_path: Path | None = None) -> LiveServer:
         from gozero.play.web.server import create_app
 
-        app = create_app(player_factory=player_factory, db_path=db_path or tmp_path / "web.sqlite")
+        app = create_app(player=player, db_path=db_path or tmp_path / "web.sqlite")
         srv = LiveServer(app).__enter__()
         servers.append(srv)
         return srv

@@ -23,15 +23,17 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def browser_page(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+def browser_page(tmp_path, missing_engine):
+    if not CHROMIUM.exists():
+        missing_engine("/usr/bin/chromium is absent (apt-get install chromium)")
+    try:
+        import playwright.sync_api as playwright
+    except ImportError:
+        missing_engine("playwright is not installed (pip install -e '.[dev]')")
     with playwright.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True,
@@ -57,7 +59,7 @@ def occupied(page) -> set[str]:
 
 def test_play_a_game_analyse_and_download(live_server, browser_page, tmp_path):
     page, errors = browser_page
-    srv = live_server(lambda strength: DoubleAnalysisPlayer())
+    srv = live_server(DoubleAnalysisPlayer())
     page.goto(srv.url)
     page.select_option("#size", "5")
     page.fill("#komi", "0.5")
@@ -147,7 +149,7 @@ def test_random_bot_page_says_analysis_needs_a_model(live_server, browser_page):
     from gozero.search.random_player import RandomPlayer
 
     page, errors = browser_page
-    srv = live_server(lambda strength: RandomPlayer(0))
+    srv = live_server(RandomPlayer(0))
     page.goto(srv.url)
     page.select_option("#size", "5")
     page.select_option("#color", "white")

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gozero.play.gtp import GtpEngine, free_handicap_points
+from gozero.play.gtp import Color, GtpEngine, GtpError, GtpProtocol, free_handicap_points
 from gozero.play.timecontrol import TimeControl
 from gozero.rules import BLACK, WHITE, Game, Rules, from_gtp, to_gtp
 from gozero.search.player import Analysis, MoveInfo, SearchLimits
@@ -241,6 +241,54 @@ def test_quit_ends_run_and_eof_ends_run() -> None:
     out2 = io.StringIO()
     GtpEngine(RandomPlayer(0), size=9, out=out2).run(io.BytesIO(b"name\nversion"))
     assert out2.getvalue().count("\n\n") == 2
+
+
+class Arithmetic:
+    """A command family for the protocol test: arguments come from the annotations."""
+
+    def __init__(self) -> None:
+        self.colours: list[int] = []
+
+    def cmd_add(self, a: int, b: float = 0.5) -> str:
+        return f"{a + b:g}"
+
+    def cmd_words(self, first: str, *rest: str) -> str:
+        return "|".join([first, *rest])
+
+    def cmd_kgs_colour(self, color: Color) -> str:
+        self.colours.append(color)
+        return ""
+
+    def cmd_fail(self) -> str:
+        raise GtpError("cannot do that", "because the test says so")
+
+
+def test_protocol_dispatches_to_registered_families(caplog) -> None:
+    proto = GtpProtocol(out=io.StringIO())
+    family = Arithmetic()
+    proto.register(family)
+    assert set(proto.commands) == {"add", "words", "kgs-colour", "fail"}
+    assert proto.handle("1 add 2") == "=1 2.5\n\n"
+    assert proto.handle("add 2 3.25") == "= 5.25\n\n"
+    assert proto.handle("words a b c") == "= a|b|c\n\n"
+    assert proto.handle("kgs-colour WHITE") == "=\n\n" and family.colours == [WHITE]
+    for bad in ("add", "add x", "add 1 2 3", "add 1 nan", "words", "kgs-colour red", "kgs-colour"):
+        assert proto.handle(bad) == "? syntax error\n\n", bad
+    with caplog.at_level("INFO", logger="gozero.gtp"):
+        assert proto.handle("7 fail") == "?7 cannot do that\n\n"
+    assert "because the test says so" in caplog.text  # the reason is logged, the spec's words answered
+    with pytest.raises(ValueError, match="twice"):
+        proto.register(Arithmetic())
+
+
+def test_engine_errors_log_their_reason(caplog) -> None:
+    e = make_engine()
+    ok(e, "play b E5")
+    with caplog.at_level("INFO", logger="gozero.gtp"):
+        assert err(e, "play w E5") == "illegal move"
+        assert err(e, "play w Z99") == "illegal move"
+        assert err(e, "boardsize 25") == "unacceptable size"
+    assert "occupied" in caplog.text.lower() and "off a 9x9 board" in caplog.text and "outside 2..19" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------
@@ -479,6 +527,49 @@ def test_final_status_from_ownership() -> None:
     assert ok(e, "final_score") == "B+73.5"
 
 
+def test_tromp_taylor_rules_count_every_stone() -> None:
+    e = GtpEngine(FakeAnalysisPlayer(), size=9, komi=7.5, out=io.StringIO(), rules=Rules(scoring="tromp_taylor"))
+    for line in ("play b E5", "play w C3", "play w D3", "play w G7"):
+        ok(e, line)
+    # the same position as above: the ownership says the white stones are dead, the count keeps them
+    assert ok(e, "final_status_list dead") == ""
+    assert set(ok(e, "final_status_list alive").split()) == {"E5", "C3", "D3", "G7"}
+    assert ok(e, "final_score") == e.game.result_string()
+    assert ok(e, "final_score") != "B+73.5"
+
+
+def test_area_rules_are_the_default_and_survive_new_games() -> None:
+    e = make_engine(FakeAnalysisPlayer())
+    assert e.game.rules.scoring == "area_dead_removed"
+    ok(e, "komi 6.5")
+    ok(e, "boardsize 13")
+    ok(e, "clear_board")
+    assert e.game.rules.scoring == "area_dead_removed" and e.game.rules.komi == 6.5
+
+
+def test_kgs_rules() -> None:
+    e = GtpEngine(FakeAnalysisPlayer(), size=9, komi=6.5, out=io.StringIO(), rules=Rules(scoring="tromp_taylor"))
+    assert ok(e, "known_command kgs-rules") == "true"
+    ok(e, "kgs-rules chinese")
+    assert e.game.rules == Rules(komi=6.5, ko="positional", suicide=False, scoring="area_dead_removed")
+    ok(e, "kgs-rules new_zealand")
+    assert e.game.rules.suicide and e.game.rules.scoring == "area_dead_removed"
+    ok(e, "kgs-rules aga")
+    assert e.game.rules.ko == "situational" and not e.game.rules.suicide
+    ok(e, "kgs-rules japanese")
+    assert e.game.rules.ko == "simple" and e.game.rules.scoring == "area_dead_removed"
+    ok(e, "clear_board")  # KGS sends the rules first, then sets the board up
+    ok(e, "komi 0.5")
+    assert e.game.rules == Rules(komi=0.5, ko="simple", suicide=False, scoring="area_dead_removed")
+    assert err(e, "kgs-rules ing") == "unknown rules"
+    assert err(e, "kgs-rules") == "syntax error"
+    assert err(e, "kgs-rules chinese japanese") == "syntax error"
+    assert e.game.rules.ko == "simple"  # a refused command changes nothing
+    for line in ("play b E5", "play w C3", "play w D3", "play w G7"):
+        ok(e, line)
+    assert ok(e, "final_score") == "B+80.5"  # area with the dead white stones removed, komi 0.5
+
+
 def test_cleanup_genmove_captures_dead_stones_before_passing() -> None:
     class PassingAnalyst(FakeAnalysisPlayer):
         def genmove(self, game: Game, limits=None) -> int:
@@ -524,15 +615,39 @@ def test_printsgf_loadsgf_round_trip(tmp_path: Path) -> None:
 
 def test_loadsgf_errors(tmp_path: Path) -> None:
     e = make_engine()
-    assert err(e, f"loadsgf {tmp_path / 'missing.sgf'}") == "cannot load file"
+    missing = err(e, f"loadsgf {tmp_path / 'missing.sgf'}")
+    assert missing.startswith("cannot load file: cannot read") and "No such file" in missing
     bad = tmp_path / "bad.sgf"
-    bad.write_text("(;GM[1]SZ[9];B[ee];W[ee])")
-    assert err(e, f"loadsgf {bad}") == "cannot load file"
-    assert err(e, f"loadsgf {tmp_path}") == "cannot load file"
+    bad.write_text("(;GM[1]SZ[9]C[a review];C[start];B[ee];W[dd];B[cc];W[ee])")
+    # the reader's message: node, move, point and reason, on one line
+    assert err(e, f"loadsgf {bad}") == "cannot load file: node 5: move 4 (W at ee): illegal move: point occupied"
+    bad.write_text("(;GM[1]SZ[9];B[ee];W[dd];AW[ba][ab]AB[aa])")
+    assert err(e, f"loadsgf {bad}") == "cannot load file: node 3: setup leaves the B stone at aa without liberties"
+    bad.write_text("(;GM[1]SZ[9]\n;B[ee]\n;W[d")
+    assert err(e, f"loadsgf {bad}").startswith("cannot load file: SGF syntax error at line 3")
+    assert err(e, f"loadsgf {tmp_path}").startswith("cannot load file: cannot read")
+    assert e.game.moves == []  # a failed load leaves the game as it was
     assert err(e, "loadsgf") == "syntax error"
     assert err(e, f"loadsgf {bad} x") == "syntax error"
     assert err(e, f"loadsgf {bad} 0") == "syntax error"
     ok(e, "name")  # still alive
+
+
+def test_loadsgf_reads_what_real_files_hold(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "review.sgf"
+    # two games in one file, a pass as tt, setup after move 2
+    path.write_text("(;GM[1]FF[4]SZ[9]KM[7];B[ee];W[cc];AE[ee]AB[gg];W[tt];B[cg])\n"
+                    "(;GM[1]SZ[9];B[aa])\n")
+    e = make_engine()
+    with caplog.at_level("WARNING"):
+        ok(e, f"loadsgf {path}")
+    assert stones(e, "black") == {"G3", "C3"} and stones(e, "white") == {"C7"}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("setup stones after move 2" in m for m in messages)
+    assert any("2 games; only the first" in m for m in messages)
+    path.write_text("(;GM[1]FF[4]SZ[9]KM[7];B[ee];W[cc]\n")  # cut short of its ')'
+    ok(e, f"loadsgf {path}")
+    assert stones(e, "black") == {"E5"} and stones(e, "white") == {"C7"}
 
 
 def test_loadsgf_keeps_engine_komi_when_record_has_none(tmp_path: Path) -> None:
@@ -835,6 +950,20 @@ def test_subprocess_session() -> None:
     assert by_id["12"][2] == "unknown command"
     assert set(by_id["14"][2].split()) == {"C3", "G7"}
     assert by_id["15"][2] == "B+74.5"  # 81 points - 6.5
+
+
+def test_subprocess_rules_and_search_options() -> None:
+    commands = ["boardsize 9", "play b E5", "final_score", "quit"]
+    out, errtext, rc = gtp_session(commands, "--model", "random", "--rules", "tromp-taylor")
+    assert rc == 0, errtext
+    assert "= B+73.5" in out  # 81 - 7.5: a strict count
+    for args, message in ((["--rules", "ing"], "unknown rules 'ing'"),
+                          (["--set", "search.nope=1"], "search.nope"),
+                          (["--set", "search.leaves_per_game=many"], "search.leaves_per_game"),
+                          (["--set", "train.lr=1"], "only search.key=value"),
+                          (["--config", "/nonexistent/play.toml"], "does not exist")):
+        out, errtext, rc = gtp_session([], "--model", "random", *args)
+        assert rc == 2 and out == "" and message in errtext, (args, errtext)
 
 
 def test_random_engine_does_not_import_torch() -> None:

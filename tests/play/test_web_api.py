@@ -14,13 +14,12 @@ from gozero.play.web.server import WEAK_VISITS, Strength, create_app
 from gozero.rules import Game, Rules, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import from_gtp, to_gtp
-from gozero.search.player import RESIGN
+from gozero.search.player import RESIGN, SearchLimits
 from gozero.search.random_player import RandomPlayer
 
 
-def client_for(tmp_path: Path, factory=None, db: str = "web.sqlite") -> TestClient:
-    factory = factory or (lambda strength: DoubleAnalysisPlayer())
-    return TestClient(create_app(player_factory=factory, db_path=tmp_path / db))
+def client_for(tmp_path: Path, player=None, db: str = "web.sqlite", **kw) -> TestClient:
+    return TestClient(create_app(player=player or DoubleAnalysisPlayer(), db_path=tmp_path / db, **kw))
 
 
 @pytest.fixture
@@ -105,24 +104,38 @@ def test_new_game_rejects_bad_settings(client, body):
     assert r.json()["detail"]
 
 
-def test_strength_reaches_the_player_factory(tmp_path):
-    seen: list[Strength] = []
-
-    def factory(strength: Strength):
-        seen.append(strength)
-        return DoubleAnalysisPlayer()
-
-    client = client_for(tmp_path, factory)
-    st = new_game(client, strength={"visits": 300, "seconds": 2.5, "weak": False})
-    move(client, st["id"], "C3")
-    genmove(client, st["id"])
-    assert Strength(300, 2.5, False) in seen
-    st = new_game(client, strength={"visits": 300, "weak": True})
-    move(client, st["id"], "C3")
-    genmove(client, st["id"])
-    weak = seen[-1]
-    assert weak.weak and weak.temperature == 1.0 and weak.search_visits == WEAK_VISITS
+def test_sessions_share_one_player_and_get_their_own_limits(tmp_path):
+    player = DoubleAnalysisPlayer()
+    client = client_for(tmp_path, player)
+    strong = new_game(client, strength={"visits": 300, "seconds": 2.5, "weak": False})["id"]
+    weak = new_game(client, strength={"visits": 300, "weak": True})["id"]
+    for gid in (strong, weak, strong):
+        board = client.get(f"/api/games/{gid}").json()["boards"][-1]
+        move(client, gid, next(to_gtp(p, 5) for p in range(25) if board[p] == "."))
+        genmove(client, gid)
+    (s1, t1), (w, tw), (s2, t2) = player.seen  # one player object saw every game's calls
+    assert s1 == s2 == SearchLimits(visits=300, seconds=2.5) and t1 == t2 == 0.0
+    assert w == SearchLimits(visits=WEAK_VISITS) and tw == 1.0
+    assert not hasattr(player, "limits") and not hasattr(player, "temperature")  # nothing written into it
     assert Strength(visits=300).temperature == 0.0 and Strength(visits=300).search_visits == 300
+    assert Strength(visits=None).limits == SearchLimits()  # unbounded: the player's own budget
+
+
+def test_the_player_is_built_once_for_every_game(tmp_path, monkeypatch):
+    import gozero.play.players as players
+
+    built: list[DoubleAnalysisPlayer] = []
+
+    def build_player(model=None, search=None, **kw):
+        built.append(DoubleAnalysisPlayer())
+        return built[-1]
+
+    monkeypatch.setattr(players, "build_player", build_player)
+    client = TestClient(create_app(db_path=tmp_path / "web.sqlite", model="some.pt"))
+    for _ in range(3):
+        gid = new_game(client, color="white")["id"]
+        genmove(client, gid)
+    assert len(built) == 1 and len(built[0].seen) == 3
 
 
 # -- moves -------------------------------------------------------------------------------------------------
@@ -178,12 +191,12 @@ class Scripted(DoubleAnalysisPlayer):
         super().__init__()
         self.vertices = list(vertices)
 
-    def genmove(self, game):
+    def genmove(self, game, limits=None, temperature=None):
         return from_gtp(self.vertices.pop(0), game.size)
 
 
 def test_suicide_is_an_illegal_move(tmp_path):
-    client = client_for(tmp_path, lambda s: Scripted(["B5", "A4"]))
+    client = client_for(tmp_path, Scripted(["B5", "A4"]))
     gid = new_game(client)["id"]
     for vertex in ("E1", "E2"):
         move(client, gid, vertex)
@@ -243,7 +256,7 @@ def test_dead_stones_come_from_the_ownership_estimate(tmp_path):
     def black_owns_all(game: Game) -> np.ndarray:  # + for the side to move
         return np.full(game.position.geo.nn, 0.9 if game.to_move == K.BLACK else -0.9)
 
-    client = client_for(tmp_path, lambda s: DoubleAnalysisPlayer(ownership=black_owns_all))
+    client = client_for(tmp_path, DoubleAnalysisPlayer(ownership=black_owns_all))
     gid = new_game(client)["id"]
     move(client, gid, "C3")
     st = play_out(client, gid)
@@ -261,6 +274,21 @@ def test_dead_stones_come_from_the_ownership_estimate(tmp_path):
     after = r.json()
     assert one not in after["dead"] and after["score"] < st["score"]
     assert client.post(f"/api/games/{gid}/dead", json={"vertex": one}).json()["score"] == st["score"]
+
+
+def test_tromp_taylor_rules_count_every_stone(tmp_path):
+    def black_owns_all(game: Game) -> np.ndarray:
+        return np.full(game.position.geo.nn, 0.9 if game.to_move == K.BLACK else -0.9)
+
+    player = DoubleAnalysisPlayer(ownership=black_owns_all)
+    client = client_for(tmp_path, player, rules=Rules(scoring="tromp_taylor"))
+    assert client.get("/api/info").json()["scoring"] == "tromp_taylor"
+    gid = new_game(client)["id"]
+    move(client, gid, "C3")
+    st = play_out(client, gid)
+    assert "O" in st["boards"][-1] and st["dead"] == []  # the same position as above, no stone removed
+    assert st["result"] == replay(st).result_string()
+    assert not [c for c in player.calls if c[0] == "analyze"]  # no ownership asked for to score
 
 
 def test_dead_endpoint_refuses_bad_requests(client):
@@ -283,10 +311,10 @@ def test_resign_and_bot_resignation(tmp_path):
     assert client.post(f"/api/games/{gid}/undo", json={}).status_code == 409
 
     class Resigner(DoubleAnalysisPlayer):
-        def genmove(self, game):
+        def genmove(self, game, limits=None, temperature=None):
             return RESIGN
 
-    client = client_for(tmp_path, lambda s: Resigner(), db="other.sqlite")
+    client = client_for(tmp_path, Resigner(), db="other.sqlite")
     gid = new_game(client, color="white")["id"]
     st = genmove(client, gid)
     assert st["bot_move"] == "resign" and st["result"] == "W+R" and st["ply"] == 0
@@ -294,18 +322,18 @@ def test_resign_and_bot_resignation(tmp_path):
 
 def test_bot_failures_are_reported_not_crashed(tmp_path):
     class Broken(DoubleAnalysisPlayer):
-        def genmove(self, game):
+        def genmove(self, game, limits=None, temperature=None):
             raise RuntimeError("network on fire")
 
     class Cheater(DoubleAnalysisPlayer):
-        def genmove(self, game):
+        def genmove(self, game, limits=None, temperature=None):
             return int(np.flatnonzero(game.position.stones)[0]) if game.moves else 0
 
-    client = client_for(tmp_path, lambda s: Broken())
+    client = client_for(tmp_path, Broken())
     gid = new_game(client, color="white")["id"]
     r = client.post(f"/api/games/{gid}/genmove", json={})
     assert r.status_code == 503 and "network on fire" in r.json()["detail"]
-    client = client_for(tmp_path, lambda s: Cheater(), db="cheat.sqlite")
+    client = client_for(tmp_path, Cheater(), db="cheat.sqlite")
     gid = new_game(client)["id"]
     move(client, gid, "C3")
     r = client.post(f"/api/games/{gid}/genmove", json={})
@@ -371,7 +399,7 @@ def test_analysis_bad_requests(tmp_path, client):
     assert r.status_code == 400 and "past the end" in r.json()["detail"]
     for body in ({"ply": -1}, {"visits": 0}, {"visits": "many"}, {"depth": 3}):
         assert client.post(f"/api/games/{gid}/analyze", json=body).status_code == 422
-    rnd = client_for(tmp_path, lambda s: RandomPlayer(0), db="random.sqlite")
+    rnd = client_for(tmp_path, RandomPlayer(0), db="random.sqlite")
     st = new_game(rnd)
     assert st["analysis"] is False
     r = rnd.post(f"/api/games/{st['id']}/analyze", json={})
@@ -420,7 +448,21 @@ def test_import_sgf_for_review(client):
                                   "(;SZ[5];B[zz])"])
 def test_import_rejects_bad_sgf(client, text):
     r = client.post("/api/games/import", json={"sgf": text})
-    assert r.status_code == 400 and r.json()["detail"].startswith("cannot read this SGF")
+    assert r.status_code == 400 and r.json()["detail"].startswith("cannot load file: ")
+
+
+def test_import_gives_the_readers_message_and_warnings(client):
+    r = client.post("/api/games/import", json={"sgf": "(;GM[1]SZ[5]C[x];B[cc];C[hm];W[bb];B[bb])"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "cannot load file: node 4: move 3 (B at bb): illegal move: point occupied"
+    # a review file: two games, the first setting up stones after move 2 and passing as tt
+    text = "(;GM[1]SZ[5]KM[0.5];B[cc];W[bb];AE[cc]AB[dd];W[tt];B[bd])\n(;GM[1]SZ[5];B[aa])"
+    st = client.post("/api/games/import", json={"sgf": text}).json()
+    assert st["mode"] == "review"
+    assert [(m["color"], m["vertex"]) for m in st["moves"]] == [("W", "pass"), ("B", "B2")]
+    assert sorted((s["color"], s["vertex"]) for s in st["setup"]) == [("B", "D2"), ("W", "B4")]
+    assert any("2 games" in w for w in st["warnings"]) and any("setup stones after move 2" in w
+                                                                 for w in st["warnings"])
 
 
 def test_import_body_validation(client):

@@ -26,13 +26,13 @@ class CountingDouble(DoubleAnalysisPlayer):
     peak = 0
     lock = threading.Lock()
 
-    def genmove(self, game):
+    def genmove(self, game, limits=None, temperature=None):
         cls = CountingDouble
         with cls.lock:
             cls.active += 1
             cls.peak = max(cls.peak, cls.active)
         try:
-            return super().genmove(game)
+            return super().genmove(game, limits, temperature)
         finally:
             with cls.lock:
                 cls.active -= 1
@@ -78,7 +78,7 @@ def play_one_game(url: str) -> tuple[str, list[tuple[str, str]], list[int]]:
 def test_twenty_concurrent_games(live_server, tmp_path):
     CountingDouble.active = CountingDouble.peak = 0
     db = tmp_path / "load.sqlite"
-    srv = live_server(lambda strength: CountingDouble(delay=BOT_DELAY), db)
+    srv = live_server(CountingDouble(delay=BOT_DELAY), db)
     start = time.perf_counter()
     with ThreadPoolExecutor(GAMES) as pool:
         futures = [pool.submit(play_one_game, srv.url) for _ in range(GAMES)]
@@ -100,7 +100,7 @@ def test_twenty_concurrent_games(live_server, tmp_path):
 
 
 def test_simultaneous_clicks_on_one_game_play_once(live_server):
-    srv = live_server(lambda strength: DoubleAnalysisPlayer())
+    srv = live_server(DoubleAnalysisPlayer())
     with httpx.Client(base_url=srv.url, timeout=30) as http:
         gid = http.post("/api/games", json={"size": 5}).json()["id"]
 

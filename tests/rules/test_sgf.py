@@ -92,6 +92,7 @@ def test_missing_komi_is_flagged() -> None:
     rec = load_sgf("(;GM[1]SZ[9])")
     assert not rec.has_komi
     assert load_sgf("(;GM[1]SZ[9]KM[6.5])").has_komi
+    assert not load_sgf("(;GM[1]SZ[9]KM[])").has_komi  # an empty KM, as some servers write
 
 
 def test_replay_until_move_number() -> None:
@@ -134,7 +135,7 @@ def test_comments_and_extra_properties() -> None:
 @pytest.mark.parametrize("text,fragments", [
     ("this is not sgf", ["syntax error", "start of data"]),
     ("", ["syntax error"]),
-    ("(;GM[1]SZ[9]\n;B[aa]\n;W[bb]", ["syntax error", "line 3"]),
+    ("(;GM[1]SZ[9]\n;B[aa]\n;W[b", ["syntax error", "line 3"]),
     ("(;GM[1]SZ[9]\n;B[aa]W)", ["syntax error", "line 2"]),
     ("(;GM[2]SZ[9])", ["GM[2]", "not Go"]),
     ("(;GM[1]SZ[25])", ["board size", "root node"]),
@@ -142,13 +143,16 @@ def test_comments_and_extra_properties() -> None:
     ("(;GM[1]SZ[19:13])", ["square", "root node"]),
     ("(;GM[1]SZ[9]KM[lots])", ["komi", "root node"]),
     ("(;GM[1]SZ[9]HA[x])", ["handicap", "root node"]),
-    ("(;GM[1]SZ[9];B[ee];W[zz])", ["move 2", "W at zz", "not a point"]),
+    ("(;GM[1]SZ[9];B[ee];W[zz])", ["node 2: move 2", "W at zz", "not a point"]),
     ("(;GM[1]SZ[9];B[ee];W[jj])", ["move 2", "W at jj"]),
     ("(;GM[1]SZ[9];B[ee];W[ee])", ["move 2 (W at ee)", "illegal move", "point occupied"]),
     ("(;GM[1]SZ[9]AB[ba][ab];W[aa])", ["move 1 (W at aa)", "suicide"]),
     ("(;GM[1]SZ[9];B[ee];W[dd];B[aa];W[ee])", ["move 4 (W at ee)", "point occupied"]),
-    ("(;GM[1]SZ[9]AB[aa]AW[aa])", ["setup stone W at aa", "occupied"]),
-    ("(;GM[1]SZ[9];B[ee];W[dd]AB[aa])", ["node 2", "setup"]),
+    ("(;GM[1]SZ[9]AB[aa]AW[aa])", ["root node: setup stone W at aa", "also in AB"]),
+    ("(;GM[1]SZ[9];B[ee];W[dd];AW[ba][ab]AB[aa])", ["node 3", "setup leaves the B stone at aa without liberties"]),
+    ("(;GM[1]SZ[9];B[ee];C[look];AB[dd];W[dd])", ["node 4: move 2 (W at dd)", "point occupied"]),
+    ("(;GM[1]SZ[9];B[ee];AE[ee]AW[ee])", ["node 2: AE at ee", "also in AW"]),
+    ("(;GM[1]SZ[9];B[ee];PL[x]AB[aa])", ["node 2", "bad PL"]),
     ("(;GM[1]SZ[9];B[ee]W[dd])", ["node 1", "both B and W"]),
 ])
 def test_malformed_records_raise_located_sgf_error(text: str, fragments: list[str]) -> None:
@@ -178,3 +182,98 @@ def test_error_is_a_value_error_and_not_a_traceback_of_sgfmill() -> None:
         load_sgf("(;SZ[9];B[a])")
     with pytest.raises(SgfError):
         load_sgf(12345)  # type: ignore[arg-type]
+
+
+# -- records as people have them ---------------------------------------------------------------
+
+REVIEW_19 = b"""(;FF[4]CA[UTF-8]AP[Sabaki:0.52.2]GM[1]SZ[19]KM[6.5]RU[Japanese]
+PB[Kato]PW[Sato]DT[2023-04-01]GN[teaching game]
+;B[pd];W[dp];B[pq];W[dd];B[fq]C[B4 would be the usual move here]
+;AE[fq]AB[cn]C[Teacher: consider this instead]
+;W[fp];B[cl]
+;AW[qf][qh]AB[nd]PL[W]
+;W[qk])
+"""
+
+
+def test_review_file_with_setup_after_the_first_move() -> None:
+    rec = load_sgf(REVIEW_19)
+    size = 19
+    stone = rec.game.position.stones
+    # AE removed the fifth move, AB/AW added stones, the game goes on from there
+    assert stone[from_sgf("fq", size)] == 0
+    assert stone[from_sgf("cn", size)] == BLACK and stone[from_sgf("nd", size)] == BLACK
+    assert stone[from_sgf("qf", size)] == WHITE and stone[from_sgf("qh", size)] == WHITE
+    assert stone[from_sgf("qk", size)] == WHITE and stone[from_sgf("fp", size)] == WHITE
+    assert (stone == BLACK).sum() == 5 and (stone == WHITE).sum() == 6
+    assert len(rec.moves) == 8 and [e.node for e in rec.edits] == [6, 9]
+    assert rec.edits[0].empty == (from_sgf("fq", size),) and rec.edits[1].to_move == WHITE
+    # the replayed game starts at the last setup node: W[qk] is its one move
+    assert rec.game.moves == [(WHITE, from_sgf("qk", size))]
+    assert any("node 9" in w and "setup" in w for w in rec.warnings)
+    # positions before an edit are the game as played
+    before5 = rec.game_before(5)
+    assert [m for _, m in before5.moves] == [from_sgf(p, size) for p in ("pd", "dp", "pq", "dd")]
+    before6 = rec.game_before(6)  # after the first edit: fq gone, cn added, white to play
+    assert before6.position.stones[from_sgf("fq", size)] == 0
+    assert before6.position.stones[from_sgf("cn", size)] == BLACK and before6.to_move == WHITE
+    # a move onto a point the setup filled is refused, naming node and move
+    bad = REVIEW_19.replace(b";W[qk])", b";W[qh])")
+    with pytest.raises(SgfError, match=r"node 10: move 8 \(W at qh\): illegal move: point occupied"):
+        load_sgf(bad)
+
+
+def test_setup_edit_keeps_the_captures() -> None:
+    rec = load_sgf("(;SZ[9];B[ba];W[aa];B[ab];W[ee];AB[gg];W[cc])")
+    assert rec.game.position.captures == (1, 0)
+    assert rec.game.position.stones[from_sgf("aa", 9)] == 0
+
+
+def test_ae_before_the_first_move_removes_setup_stones() -> None:
+    rec = load_sgf("(;GM[1]SZ[9]HA[2]AB[cc][gg]AE[]\n;AE[gg]PL[B]\n;B[ee])")
+    assert rec.setup == [(BLACK, from_sgf("cc", 9))]
+    assert rec.edits == [] and rec.moves == [(BLACK, from_sgf("ee", 9))]
+    assert rec.game.position.stones[from_sgf("gg", 9)] == 0
+
+
+def test_record_cut_short_of_its_closing_parenthesis() -> None:
+    text = b"(;GM[1]FF[4]SZ[9]KM[7]PB[b]PW[w]\n;B[ee];W[cc];B[gc]\n(;W[gg];B[cg]\n"
+    rec = load_sgf(text)
+    assert [m for _, m in rec.moves] == [from_sgf(p, 9) for p in ("ee", "cc", "gc", "gg", "cg")]
+    assert any("closing ')'" in w and "2 missing" in w for w in rec.warnings)
+    assert load_sgf(text + b"))").warnings == []
+
+
+@pytest.mark.parametrize("size", [19, 13, 9])
+def test_tt_is_pass_on_boards_up_to_19(size: int) -> None:
+    text = f"(;GM[1]FF[3]SZ[{size}]KM[6.5]RE[B+R];B[cc];W[dc];B[tt];W[cd];B[tt];W[tt])"
+    rec = load_sgf(text)
+    nn = size * size
+    assert [m for _, m in rec.moves] == [from_sgf("cc", size), from_sgf("dc", size), nn,
+                                         from_sgf("cd", size), nn, nn]
+    assert rec.game.is_over and rec.warnings == []
+
+
+def test_collection_of_games_reads_the_first_with_a_warning() -> None:
+    text = (b"(;GM[1]SZ[9]KM[7]EV[club]RO[1]PB[A]PW[B];B[ee];W[cc];B[gg])\n"
+            b"(;GM[1]SZ[9]KM[7]EV[club]RO[2]PB[C]PW[D];B[cc];W[ee])\n"
+            b"(;GM[1]SZ[13]KM[7]EV[club]RO[3]PB[E]PW[F];B[dd])\n")
+    rec = load_sgf(text)
+    assert (rec.black, rec.white) == ("A", "B") and len(rec.moves) == 3
+    assert rec.warnings == ["the file holds 3 games; only the first is read"]
+    assert load_sgf(text.split(b"\n")[0]).warnings == []
+
+
+def test_illegal_record_message_names_node_move_point_and_reason() -> None:
+    # comment-only nodes make node and move numbers differ; the message gives both
+    text = "(;GM[1]SZ[9]C[start];C[opening];B[ee];W[ed];B[dd];C[hm];W[ee])"
+    with pytest.raises(SgfError) as info:
+        load_sgf(text)
+    assert str(info.value) == "node 6: move 4 (W at ee): illegal move: point occupied"
+
+
+def test_file_error_names_the_file(tmp_path) -> None:
+    path = tmp_path / "bad.sgf"
+    path.write_text("(;GM[1]SZ[9];B[ee];W[ee])", encoding="utf-8")
+    with pytest.raises(SgfError, match="bad.sgf: node 2: move 2"):
+        read_sgf_file(path)

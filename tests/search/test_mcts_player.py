@@ -4,6 +4,8 @@ analysis, tree reuse between moves, and resignation only after several hopeless 
 import threading
 
 import numpy as np
+import pytest
+from dead_stones_case import DeadStoneEvaluator, dead_stone_position
 
 from gozero.net.inference import NetOutput
 from gozero.rules import BLACK, Game, Rules, from_gtp
@@ -128,3 +130,45 @@ def test_resigns_only_after_consecutive_hopeless_searches_past_the_opening():
         assert mv != RESIGN
         g.play(mv)
         g.play(int(np.flatnonzero(g.legal_mask()[:-1])[0]))
+
+
+class LeadEvaluator(ColourEvaluator):
+    """Score lead = weighted stones of the side to move minus the opponent's (a different
+    worth per point), so every candidate's subtree has its own lead."""
+
+    def evaluate(self, planes, globals_, size=None):
+        out = super().evaluate(planes, globals_, size)
+        w = 1.0 + (np.arange(planes.shape[2]) * 5 % 7).astype(np.float32)
+        out.score[:] = planes[:, 0].astype(np.float32) @ w - planes[:, 1].astype(np.float32) @ w
+        return out
+
+
+def test_analysis_reports_each_moves_own_lead_and_lcb():
+    p = _player(LeadEvaluator(), visits=200)
+    g = _game(["E5", "C3"])
+    a = p.analyze(g)
+    r = p._search.root_result()
+    leads = [m.score_lead for m in a.moves]
+    assert len(set(np.round(leads, 3))) > 3  # not the root's one number for every row
+    for m in a.moves:
+        assert m.score_lead == np.float32(r.move_score[0, m.move])
+        assert m.score_stdev == np.float32(r.move_score_stdev[0, m.move]) >= 0
+        assert m.lcb <= m.winrate
+    # the root's lead: its own evaluation (black to move: E5 is black's, C3 white's) and every visit below
+    w = 1.0 + (np.arange(81) * 5 % 7)
+    own = w[from_gtp("E5", 9)] - w[from_gtp("C3", 9)]
+    expected = (own + sum(m.score_lead * m.visits for m in a.moves)) / (a.visits + 1)
+    assert a.score_lead == pytest.approx(expected, abs=1e-3)
+
+
+def test_the_player_searches_by_the_games_scoring_rule():
+    import dataclasses
+
+    g = dead_stone_position()  # black passing wins by the strict count only
+    p = MCTSPlayer(DeadStoneEvaluator(), visits=64, seed=1,
+                   config=SearchConfig(algorithm="puct", simulations=64, leaves_per_game=8))
+    assert p.genmove(g) != g.pass_move
+    strict = g.copy()
+    strict.rules = dataclasses.replace(g.rules, scoring="tromp_taylor")
+    assert p.genmove(strict) == g.pass_move  # the same player, a new tree for the other rule
+    assert p.genmove(g) != g.pass_move

@@ -36,9 +36,19 @@ def test_games_finish_and_are_written_at_once(tmp_path):
     # a finished game is on disk as soon as step() returns
     assert 1 <= len(pending_paths(tmp_path)) <= len(finished)  # (a game without a full search has no example)
     assert list((tmp_path / "sgf").glob("*.sgf"))
-    sp.play_games(8)
+    reports = []
+    games_before, positions_before = sp.stats.games, sp.stats.positions
+    sp.play_games(8, on_progress=reports.append, progress_every=0.0)
     st = sp.stats
     assert st.games >= 9 and st.games == len(st.lengths)
+    # one report per move step plus the last: counts since the call, growing, then complete
+    assert len(reports) >= 2
+    assert all(a.games <= b.games and a.positions <= b.positions and a.moves < b.moves
+               for a, b in zip(reports[:-2], reports[1:-1], strict=True))
+    last = reports[-1]
+    assert last.games == st.games - games_before >= 8 and last.games_target == 8
+    assert last.positions == st.positions - positions_before and last.eta == 0.0
+    assert any(r.eta is not None and r.eta > 0 for r in reports[:-1])  # lengths known from the first games
     assert 0.5 * st.games <= len(pending_paths(tmp_path)) <= st.games
     assert all(1 <= n <= 3 * NN for n in st.lengths)
     assert st.positions == sum(len(load_arrays(p)["policy_weight"]) for p in pending_paths(tmp_path))
@@ -99,3 +109,102 @@ def test_targets_are_consistent(examples):
         assert set(np.unique(z["aux_weight"])) <= {0.0, 1.0} and len(set(z["aux_weight"].tolist())) == 1
     assert settled_games >= 1
     assert stats.resigned + stats.capped + settled_games >= len(games)
+
+
+class FixedOwnership:
+    """The tiny net's policy and value with a fixed ownership pattern (black's view: + on
+    even points, - on odd ones), so stones are called dead often and predictably."""
+
+    OWN_BLACK = np.where(np.arange(NN) % 2 == 0, 0.8, -0.8).astype(np.float32)
+
+    def __init__(self, ev):
+        self.ev = ev
+
+    @property
+    def evaluations(self):
+        return self.ev.evaluations
+
+    def evaluate(self, planes, globals_, size=None):
+        out = self.ev.evaluate(planes, globals_, size)
+        black = globals_[:, 1] > 0.5
+        out.ownership = np.where(black[:, None], self.OWN_BLACK, -self.OWN_BLACK).astype(np.float32)
+        return out
+
+
+def test_area_dead_removed_games_are_recorded_by_that_count(tmp_path):
+    from gozero.rules import dead_stones
+
+    sp, writer = _selfplay(tmp_path, no_resign_fraction=1.0, sgf_every=0)
+    sp = SelfPlay(FixedOwnership(sp.ev), SIZE, Rules(komi=0.5, scoring="area_dead_removed"),
+                  SearchConfig(algorithm="gumbel", simulations=8), sp.cfg, writer, seed=1)
+    assert sp.search.scoring == "area_dead_removed"
+    ended = []
+    finish = sp._finish
+
+    def recording_finish(b, dead=None):
+        g = sp.slots[b].game.copy()
+        summary = finish(b, dead)
+        ended.append((g, summary))
+        return summary
+
+    sp._finish = recording_finish
+    sp.play_games(10)
+    by_passes = [(g, s) for g, s in ended if g.is_over]
+    assert len(by_passes) >= 3
+    differs = 0
+    for g, summary in by_passes:
+        dead = dead_stones(g.position, FixedOwnership.OWN_BLACK)
+        assert summary["score"] == g.score(dead)
+        differs += g.score(dead) != g.score()
+    assert differs >= 1  # the rule decided something
+    for g, summary in ended:
+        if not g.is_over:  # the move cap: the board as it stands
+            assert summary["score"] == g.score()
+
+
+def test_game_scoring_is_a_preset_key_that_reaches_the_rules():
+    from gozero.train.config import load_config
+
+    for preset in ("tiny", "9x9", "19x19"):
+        cfg = load_config(preset)
+        assert cfg.game.scoring == "tromp_taylor" and cfg.game.rules().scoring == "tromp_taylor"
+    cfg = load_config("tiny", overrides=["game.scoring=area_dead_removed"])
+    assert cfg.game.rules() == Rules(komi=0.5, scoring="area_dead_removed")
+    with pytest.raises(ValueError, match="scoring"):
+        load_config("tiny", overrides=["game.scoring=japanese"])
+
+
+def test_search_acting_records_its_signals(examples):
+    games, _ = examples
+    for z in games:
+        n = len(z["value"])
+        a = z["action"].astype(np.int64)
+        assert ((a >= 0) & (a <= NN)).all()
+        # Gumbel: the behaviour log-probability is that of the improved policy (the target)
+        assert np.allclose(np.exp(z["behaviour_logp"]), z["policy"][np.arange(n), a].astype(np.float32), atol=2e-3)
+        assert np.isfinite(z["search_q"][np.arange(n), a]).all()  # the chosen move was searched
+        assert (np.abs(z["root_value"]) <= 1).all() and (np.abs(z["search_value"]) <= 1).all()
+        assert (np.diff(z["move_index"]) > 0).all() and (z["game_moves"] > z["move_index"]).all()
+        assert (z["net_version"] == 0).all()
+
+
+def test_policy_acting_samples_the_network_and_records_every_move(tmp_path):
+    sp, writer = _selfplay(tmp_path, acting="policy", no_resign_fraction=1.0)
+    sp.net_version = 7
+    sp.play_games(6)
+    games = [load_arrays(p) for p in pending_paths(tmp_path)]
+    assert len(games) >= 6 and sp.stats.net_evals == sp.stats.moves  # one evaluation per move, no search
+    for z in games:
+        n = len(z["value"])
+        a = z["action"].astype(np.int64)
+        planes = np.unpackbits(z["planes"], axis=2, count=NN)
+        legal = np.concatenate([planes[:, 17].astype(bool), np.ones((n, 1), bool)], axis=1)
+        assert legal[np.arange(n), a].all()
+        assert np.array_equal(z["move_index"], np.arange(n))  # every move recorded
+        assert (z["game_moves"] == n).all() and (z["net_version"] == 7).all()
+        # the stored policy is the sampling distribution over the legal moves
+        assert np.allclose(z["policy"].astype(np.float32).sum(axis=1), 1, atol=1e-2)
+        assert (z["policy"][~legal] == 0).all()
+        assert np.allclose(np.exp(z["behaviour_logp"]), z["policy"][np.arange(n), a].astype(np.float32), atol=2e-3)
+        assert np.isnan(z["search_q"].astype(np.float32)).all()
+        assert np.array_equal(z["root_value"], z["search_value"])

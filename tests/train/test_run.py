@@ -52,9 +52,15 @@ def _games_on_disk(run_dir: Path) -> tuple[set[str], int]:
 def test_alternating_run_writes_its_directory(tmp_path):
     cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=2"])
     run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
-    rows = []
-    run.run(on_generation=rows.append)
+    rows, events = [], []
+    run.run(on_generation=lambda r: (rows.append(r), events.append(("row", r["generation"]))),
+            on_progress=lambda gen, p: events.append(("progress", gen, p.games, p.games_target)))
     assert [r["generation"] for r in rows] == [1, 2] and run.generation == 2
+    # each generation's self-play is reported before its row, ending with its games finished
+    for gen in (1, 2):
+        row_at = events.index(("row", gen))
+        mine = [e for e in events[:row_at] if e[0] == "progress" and e[1] == gen]
+        assert mine and mine[-1][2] >= mine[-1][3] == 8
     assert (tmp_path / "config.toml").exists() and load_config(file=tmp_path / "config.toml") == cfg
     ck = tmp_path / "checkpoints"
     data = torch.load(ck / "latest.pt", weights_only=False)
@@ -191,9 +197,12 @@ def test_concurrent_mode_with_one_worker(tmp_path):
     cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1", "run.selfplay_workers=1",
                                                        "run.generation_positions=40"])
     run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
-    rows = []
-    run.run(on_generation=rows.append)
+    rows, reports = [], []
+    run.run(on_generation=rows.append, on_progress=lambda gen, p: reports.append((gen, p)))
     assert [r["generation"] for r in rows] == [1] and rows[0]["train_steps"] >= 4
+    # while the worker plays, the positions that have arrived count towards the target
+    assert reports and {gen for gen, _ in reports} == {1}
+    assert all(p.positions_target == 40 and 0 <= p.positions < 40 for _, p in reports)
     assert (tmp_path / "workers" / "STOP").exists()
     assert not multiprocessing.active_children(), "the self-play worker is still running"
     names, positions = _games_on_disk(tmp_path)

@@ -6,12 +6,17 @@ Specs (usable on the command line):
 ``random``             gozero's uniform random player, in-process (seeded per game)
 ``gnugo:L``            GNU Go 3.8 at level L (0..10), ``--mode gtp --chinese-rules``
 ``pachi:N``            Pachi 11.99 with N playouts per move (N >= 500), one thread, no pondering
-``gozero:PATH@V``      gozero's GTP engine on checkpoint PATH with V visits per move
+``gozero:PATH@V``      gozero's GTP engine on checkpoint PATH with V visits per move; a suffix
+                       ``{key=value,...}`` sets its ``[search]`` settings (e.g.
+                       ``gozero:m.pt@200{fpu_reduction=0.3}``); the canonical spec lists the
+                       settings that differ from the package's play settings, sorted
 ``katago[:V]``         KataGo (binary/model/config from the environment, see `katago_paths`)
 ``gtp:CMD``            any GTP engine started by the shell-style command line CMD
 =====================  =========================================================================
 
 `parse_spec` turns a string into an `EngineSpec` (unknown names fail here, before any game);
+`with_search_settings` folds a match's ``--config`` / ``--set search.key=value`` into a
+gozero spec;
 `EngineSpec.start(seed)` gives a running `Engine` whose moves are flat indices (NN = pass,
 ``RESIGN`` = resign), whether it lives in a subprocess (`GTPEngine`) or in this process
 (`LocalEngine`).
@@ -289,6 +294,7 @@ def parse_spec(text: str) -> EngineSpec:
         return EngineSpec(f"pachi:{playouts}", "pachi", argv, f"{playouts} playouts/move, 1 thread, no pondering",
                           {"playouts": playouts})
     if kind == "gozero":
+        arg, settings = _split_settings(arg, raw)
         path, at, visits_s = arg.rpartition("@")
         if not at:
             path, visits_s = arg, "64"
@@ -298,9 +304,14 @@ def parse_spec(text: str) -> EngineSpec:
         if visits < 1:
             raise SpecError(f"{raw}: visits must be >= 1")
         ckpt = path if path == "random" else str(Path(path).expanduser().resolve())
+        diff = search_differences(None, [f"search.{item}" for item in settings], raw) if settings else {}
         argv = (sys.executable, "-m", "gozero.cli", "gtp", "--model", ckpt, "--visits", str(visits))
-        return EngineSpec(f"gozero:{ckpt}@{visits}", "gozero", argv, f"{visits} visits/move",
-                          {"checkpoint": ckpt, "visits": visits})
+        for key, value in diff.items():
+            argv += ("--set", f"search.{key}={value}")
+        suffix = "{" + ",".join(f"{k}={v}" for k, v in diff.items()) + "}" if diff else ""
+        described = f"{visits} visits/move" + (", " + ", ".join(f"{k} {v}" for k, v in diff.items()) if diff else "")
+        return EngineSpec(f"gozero:{ckpt}@{visits}{suffix}", "gozero", argv, described,
+                          {"checkpoint": ckpt, "visits": visits, "search": diff})
     if kind == "katago":
         visits = _int(arg, "KataGo visits", raw) if arg else None
         paths = katago_paths()
@@ -322,6 +333,55 @@ def parse_spec(text: str) -> EngineSpec:
         return EngineSpec(f"gtp:{shlex.join(argv)}", "gtp", argv, "user GTP command")
     raise SpecError(f"unknown engine {kind!r} in {raw!r}; use random, gnugo:L, pachi:N, gozero:PATH@V, katago[:V] "
                     "or gtp:CMD")
+
+
+def _split_settings(arg: str, raw: str) -> tuple[str, list[str]]:
+    """``PATH@V{a=1,b=2}`` -> (``PATH@V``, [``a=1``, ``b=2``])."""
+    if not arg.endswith("}"):
+        return arg, []
+    start = arg.rfind("{")
+    if start < 0:
+        raise SpecError(f"{raw}: a '}}' without its '{{'")
+    items = [x.strip() for x in arg[start + 1:-1].split(",") if x.strip()]
+    for item in items:
+        if "=" not in item or "." in item.split("=", 1)[0]:
+            raise SpecError(f"{raw}: search setting {item!r} must look like key=value (a [search] key)")
+    return arg[:start], items
+
+
+def _toml_word(value: object) -> str:
+    """A setting's value as ``--set`` reads it back (a bare word for strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, str) else repr(value)
+
+
+def search_differences(config: str | Path | None, overrides: list[str], raw: str = "") -> dict[str, str]:
+    """The ``[search]`` settings of ``config`` + ``overrides`` that differ from the package's
+    play settings, by key (sorted), as ``--set`` values. Raises SpecError on a bad setting."""
+    from dataclasses import asdict
+
+    from gozero.play.players import load_search_config
+
+    try:
+        chosen = asdict(load_search_config(config, overrides))
+    except (ValueError, FileNotFoundError) as exc:
+        raise SpecError(f"{raw or 'gozero'}: {exc}") from None
+    default = asdict(load_search_config())
+    return {k: _toml_word(v) for k, v in sorted(chosen.items()) if v != default[k]}
+
+
+def with_search_settings(text: str, config: str | Path | None = None, overrides: list[str] | None = None) -> str:
+    """The canonical spec of ``text`` with a match's search settings folded in (for gozero
+    engines; other specs come back canonical and unchanged). The spec's own ``{...}``
+    settings win over ``overrides``, which win over ``config``."""
+    spec = parse_spec(text)
+    if spec.kind != "gozero" or (config is None and not overrides):
+        return spec.spec
+    own = [f"search.{k}={v}" for k, v in spec.params["search"].items()]
+    diff = search_differences(config, [*(overrides or []), *own], text)
+    suffix = "{" + ",".join(f"{k}={v}" for k, v in diff.items()) + "}" if diff else ""
+    return parse_spec(f"gozero:{spec.params['checkpoint']}@{spec.params['visits']}{suffix}").spec
 
 
 def _int(s: str, what: str, raw: str) -> int:

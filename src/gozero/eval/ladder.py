@@ -70,8 +70,10 @@ def choose_pair(panel: list[str], fit: RatingFit | None, counts: dict[frozenset,
 def run_ladder(panel: list[str], db: ResultsDB, settings: MatchSettings, sgf_dir: str, max_games: int = 20,
                minutes: float | None = None, batch: int = 2, parallel: int = 1, anchor: str = "random",
                anchor_elo: float = 0.0, on_game: Callable[[GameOutcome], None] | None = None,
-               on_round: Callable[[PairChoice], None] | None = None) -> int:
-    """Play up to ``max_games`` games (and up to ``minutes``) among ``panel``; return games played."""
+               on_round: Callable[[PairChoice], None] | None = None, cluster: str | None = None) -> int:
+    """Play up to ``max_games`` games (and up to ``minutes``) among ``panel``; return games played.
+
+    ``cluster``: play each round's games on that Ray cluster (see `run_match`)."""
     specs: list[EngineSpec] = [parse_spec(s) for s in panel]
     names = [s.spec for s in specs]
     if len(set(names)) != len(names):
@@ -93,7 +95,7 @@ def run_ladder(panel: list[str], db: ResultsDB, settings: MatchSettings, sgf_dir
         have = len(db.done_indices(int(row[0]))) if row else 0
         n = min(batch, max_games - played)
         result = run_match(by_name[a], by_name[b], have + n, settings, db, sgf_dir, parallel=parallel, on_game=on_game,
-                           check_engines=False)
+                           check_engines=False, cluster=cluster)
         played += result.played_now
         if result.played_now == 0:
             break

@@ -377,14 +377,18 @@ def preflight(specs: list[EngineSpec], settings: MatchSettings) -> dict[str, tup
 
 def run_match(a: str | EngineSpec, b: str | EngineSpec, games: int, settings: MatchSettings, db: ResultsDB,
               sgf_dir: str | Path, parallel: int = 1, on_game: Callable[[GameOutcome], None] | None = None,
-              check_engines: bool = True) -> MatchResult:
-    """Play the games of match ``a`` vs ``b`` not yet in ``db`` (a is black in even-numbered games)."""
+              check_engines: bool = True, cluster: str | None = None) -> MatchResult:
+    """Play the games of match ``a`` vs ``b`` not yet in ``db`` (a is black in even-numbered games).
+
+    ``cluster`` (``local``, ``auto``, ``HOST:PORT``) plays the games as Ray tasks there,
+    ``parallel`` at a time (0: as many as the cluster's CPUs); results and SGFs are still
+    written here only (`gozero.eval.cluster_games`)."""
     spec_a = a if isinstance(a, EngineSpec) else parse_spec(a)
     spec_b = b if isinstance(b, EngineSpec) else parse_spec(b)
     if games < 1:
         raise SettingsError("a match needs at least one game")
-    if parallel < 1:
-        raise SettingsError("parallel must be >= 1")
+    if parallel < (0 if cluster else 1):
+        raise SettingsError("parallel must be >= 1 (0 with a cluster: as many as it holds)")
     key = match_key(spec_a, spec_b, settings)
     match_id = db.match_id(key, spec_a.spec, spec_b.spec, settings.size, settings.komi, settings.rules, games,
                            {k: v for k, v in asdict(settings).items() if k not in ("size", "komi", "rules")})
@@ -408,14 +412,33 @@ def run_match(a: str | EngineSpec, b: str | EngineSpec, games: int, settings: Ma
         stop = threading.Event()
         pending: set[Future] = set()
         queue = list(todo)
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
+        if cluster:
+            from .cluster_games import ClusterGames
+
+            pool = ClusterGames(cluster, [spec_a, spec_b], settings, scorer is not None, info, sgf_dir)
+            parallel = parallel or pool.slots
+
+            def submit(i: int) -> Future:
+                black, white = (spec_a, spec_b) if i % 2 == 0 else (spec_b, spec_a)
+                return pool.submit(i, black, white, base_seed + 7 * i)
+
+            outcome = pool.outcome
+        else:
+            pool = ThreadPoolExecutor(max_workers=parallel)
+
+            def submit(i: int) -> Future:
+                return pool.submit(one, i)
+
+            def outcome(fut: Future) -> GameOutcome:
+                return fut.result()
+        with pool:
             try:
                 while queue or pending:
                     while queue and len(pending) < parallel:
-                        pending.add(pool.submit(one, queue.pop(0)))
+                        pending.add(submit(queue.pop(0)))
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        out = fut.result()
+                        out = outcome(fut)
                         if out.status == "interrupted":
                             continue
                         _record(db, match_id, out, settings, spec_a, spec_b)

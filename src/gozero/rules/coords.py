@@ -43,12 +43,19 @@ def to_gtp(move: int, size: int) -> str:
     return f"{GTP_COLUMNS[col]}{size - row}"
 
 
+def is_gtp_vertex(vertex: str) -> bool:
+    """Whether ``vertex`` is written as a GTP vertex (``pass``, or a column letter A..Z
+    without I and ASCII digits), on a board of any size."""
+    v = vertex.strip().upper()
+    return v == "PASS" or (len(v) >= 2 and v[0] in GTP_COLUMNS and v[1:].isascii() and v[1:].isdigit())
+
+
 def from_gtp(vertex: str, size: int) -> int:
     """Flat index of a GTP vertex such as ``D4`` or ``pass`` (case-insensitive)."""
     v = vertex.strip().upper()
     if v == "PASS":
         return size * size
-    if len(v) < 2 or v[0] not in GTP_COLUMNS or not v[1:].isdigit():
+    if not is_gtp_vertex(v):
         raise CoordError(f"invalid vertex {vertex!r}")
     col = GTP_COLUMNS.index(v[0])
     row = size - int(v[1:])

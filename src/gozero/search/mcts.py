@@ -1,30 +1,28 @@
 """Batched Monte Carlo tree search over many games at once, one network call per step.
 
-`BatchedSearch` owns the tree arrays of `tree.py` for B games. Each simulation step selects
+`BatchedSearch` owns one `tree.Tree` for B games and a root policy (`policies.py`: PUCT or
+Gumbel, chosen by ``SearchConfig.algorithm``). Each simulation step lets the policy select
 one leaf per game (or several, spread by virtual loss), evaluates all new leaves in a single
-network call and backs the values up. Two root policies:
-
-- ``puct``: AlphaGo Zero's PUCT with Dirichlet noise at the root, first-play urgency, visit
-  counts as the policy target and move choice by visit count with a temperature; the
-  subtree of the chosen move is kept for the next move (tree reuse).
-- ``gumbel``: Gumbel-top-k sampling and Sequential Halving at the root, completed-Q improved
-  policy as the target (Danihelka et al. 2022); strong with 8 to 32 simulations.
+network call and backs their values and score leads up. A root is set from a `Game` in one
+place, `set_root_from_game`, which also keeps the subtree of the moves played since the last
+search when the policy reuses trees.
 
 Shapes: B games, M nodes per game, A = NN+1 actions.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from gozero.net.features import LAST_MOVES, NUM_GLOBALS, NUM_PLANES
+from gozero.net.features import LAST_MOVES
 from gozero.net.inference import NetEvaluator
-from gozero.rules import geometry
+from gozero.rules import Game, geometry
 
 from . import tree as T
+from .policies import POLICIES, SearchPolicy, considered_visits, make_policy
 
 
 @dataclass
@@ -47,29 +45,14 @@ class SearchConfig:
     reuse_tree: bool = True  # PUCT only: keep the chosen child's subtree
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ("puct", "gumbel"):
-            raise ValueError(f"search algorithm must be 'puct' or 'gumbel', not {self.algorithm!r}")
+        if self.algorithm not in POLICIES:
+            names = " or ".join(repr(k) for k in POLICIES)
+            raise ValueError(f"search algorithm must be {names}, not {self.algorithm!r}")
         if self.simulations < 1:
             raise ValueError("simulations must be at least 1")
 
 
-def considered_visits(m: int, n: int) -> np.ndarray:
-    """Visit count a root action must have to be picked at each of ``n`` simulations,
-    for Sequential Halving over ``m`` actions (each phase halves the candidates)."""
-    if m <= 1:
-        return np.arange(n, dtype=np.int32)
-    phases = max(1, math.ceil(math.log2(m)))
-    seq: list[int] = []
-    visits = [0] * m
-    k = m
-    while len(seq) < n:
-        per_action = max(1, n // (phases * k))
-        for _ in range(per_action):
-            seq.extend(visits[:k])
-            for i in range(k):
-                visits[i] += 1
-        k = max(2, k // 2)
-    return np.asarray(seq[:n], dtype=np.int32)
+LCB_STDEVS = 5.0  # a move's win-rate LCB lies this many standard errors below its mean (KataGo's lcbStdevs)
 
 
 @dataclass
@@ -86,13 +69,27 @@ class RootResult:
     action: np.ndarray  # (B,) chosen move (temperature/Gumbel applied)
     score: np.ndarray  # (B,) network score lead at the root
     ownership: np.ndarray  # (B, NN) network ownership at the root
+    move_score: np.ndarray  # (B, A) mean score lead over each root move's subtree (side to move), 0 unvisited
+    move_score_stdev: np.ndarray  # (B, A) standard deviation of the score lead over that subtree
+    move_lcb: np.ndarray  # (B, A) lower confidence bound of each move's win rate (0..1 scale), see LCB_STDEVS
+    # (tree.root_move_statistics)
+    root_score: np.ndarray  # (B,) search score lead at the root (mean over the root's visits)
 
 
 class BatchedSearch:
-    """Search trees for ``batch`` games of one board size, stepped together."""
+    """Search trees for ``batch`` games of one board size, stepped together.
+
+    ``scoring`` values the positions that two passes end inside the tree: ``tromp_taylor``
+    (every stone counts) or ``area_dead_removed`` (area without the stones the network's
+    ownership at that position calls dead; one network evaluation per such position).
+    The tree is ``self.tree`` (`tree.Tree`), the policy ``self.policy``.
+    """
 
     def __init__(self, evaluator: NetEvaluator, size: int, batch: int, config: SearchConfig, komi: float = 7.5,
-                 allow_suicide: bool = False, max_nodes: int | None = None, seed: int | None = None):
+                 allow_suicide: bool = False, max_nodes: int | None = None, seed: int | None = None,
+                 scoring: str = "tromp_taylor"):
+        if scoring not in T.SCORING_CODES:
+            raise ValueError(f"unknown scoring rule {scoring!r}; choose one of {list(T.SCORING_CODES)}")
         self.ev = evaluator
         self.cfg = config
         self.size = size
@@ -102,36 +99,35 @@ class BatchedSearch:
         self.B = batch
         self.komi = float(komi)
         self.allow_suicide = allow_suicide
-        self.M = max_nodes or (2 * config.simulations * max(1, config.leaves_per_game) + 2)
+        self.scoring = scoring
+        self.rules = T.TreeRules(self.geo.nbr, self.geo.zob, self.komi, bool(allow_suicide), T.SCORING_CODES[scoring])
+        self.policy: SearchPolicy = make_policy(config, batch, self.A)
+        self.M = max_nodes or (2 * config.simulations * self.policy.leaves_per_step + 2)
         self.rng = np.random.default_rng(seed)
-        B, M, A = self.B, self.M, self.A
-        self.ints = np.zeros((B, M, self.geo.ints_len), np.int32)
-        self.bits = np.zeros((B, M, self.geo.bits_len), np.uint64)
-        self.parent = np.full((B, M), -1, np.int32)
-        self.parent_action = np.full((B, M), -1, np.int32)
-        self.child = np.full((B, M, A), -1, np.int32)
-        self.prior = np.zeros((B, M, A), np.float32)
-        self.legal = np.zeros((B, M, A), np.bool_)
-        self.nsa = np.zeros((B, M, A), np.int32)
-        self.wsa = np.zeros((B, M, A), np.float32)
-        self.value = np.zeros((B, M), np.float32)
-        self.state = np.zeros((B, M), np.int8)
-        self.count = np.zeros(B, np.int32)
-        self.root_prev = np.zeros((B, 2, self.nn), np.int32)
-        self.root_last = np.full((B, LAST_MOVES), -1, np.int32)
-        self.root_raw_prior = np.zeros((B, A), np.float32)
-        self.root_score = np.zeros(B, np.float32)
-        self.root_own = np.zeros((B, self.nn), np.float32)
-        self.root_aux_fresh = np.zeros(B, np.bool_)  # root_score/root_own belong to the current root
-        self.gumbel = np.zeros((B, A), np.float32)
-        cap = B * max(1, config.leaves_per_game)
-        self._planes = np.zeros((cap, NUM_PLANES, self.nn), np.uint8)
-        self._glob = np.zeros((cap, NUM_GLOBALS), np.float32)
-        self._out_game = np.zeros(cap, np.int32)
-        self._out_node = np.zeros(cap, np.int32)
+        self.tree = T.new_tree(batch, self.M, self.geo)
+        self.leaves = T.new_leaves(batch * self.policy.leaves_per_step, self.nn)
+        self.root_raw_prior = np.zeros((batch, self.A), np.float32)
+        self.root_score = np.zeros(batch, np.float32)
+        self.root_own = np.zeros((batch, self.nn), np.float32)
+        self.root_aux_fresh = np.zeros(batch, np.bool_)  # root_score/root_own belong to the current root
         self.net_calls = 0
 
     # -- roots --------------------------------------------------------------------------
+    def set_root_from_game(self, b: int, game: Game, played: Sequence[int] = ()) -> bool:
+        """Put game ``b``'s root at ``game``'s position: the one way a front end or self-play
+        sets a root. ``played``: the moves played since the tree's current root; when the
+        policy reuses trees and the tree holds them, their subtree is kept (returns True),
+        otherwise the tree starts afresh (returns False)."""
+        prev, last = root_inputs(game)
+        legal = game.legal_mask()
+        pos = game.position
+        if played and self.policy.reuses_tree and self.tree.state[b, 0] == T.EXPANDED:
+            if all(self._walk(b, int(mv)) for mv in played) and np.array_equal(self.tree.ints[b, 0], pos.ints):
+                self._refresh_root(b, legal, prev, last)
+                return True
+        self.set_root(b, pos.ints, pos.bits, legal, prev, last)
+        return False
+
     def set_root(self, b: int, ints: np.ndarray, bits: np.ndarray, legal: np.ndarray, prev: np.ndarray,
                  last_moves: np.ndarray) -> None:
         """Start game ``b``'s tree at a position (``legal``: the game's real legal mask).
@@ -139,199 +135,145 @@ class BatchedSearch:
         ``prev``: (2, NN) stones one and two moves before; ``last_moves``: the moves before
         the root, newest first, *excluding* the root's own last move (it is in ``ints``).
         """
-        self.ints[b, 0] = ints
-        self.bits[b, 0] = bits
-        self.parent[b, 0] = -1
-        self.parent_action[b, 0] = -1
-        self.child[b, 0] = -1
-        self.nsa[b, 0] = 0
-        self.wsa[b, 0] = 0
-        self.legal[b, 0] = legal
-        self.state[b, 0] = T.CREATED
+        t = self.tree
+        t.ints[b, 0] = ints
+        t.bits[b, 0] = bits
+        t.parent[b, 0] = -1
+        t.parent_action[b, 0] = -1
+        t.child[b, 0] = -1
+        t.nsa[b, 0] = 0
+        t.wsa[b, 0] = 0
+        t.legal[b, 0] = legal
+        t.state[b, 0] = T.CREATED
+        t.count[b] = 1
         self.root_aux_fresh[b] = False
-        self.count[b] = 1
-        self.root_prev[b] = prev
-        self.root_last[b, :] = -1
-        k = min(LAST_MOVES, len(last_moves))
-        self.root_last[b, :k] = last_moves[:k]
+        self._set_history(b, prev, last_moves)
 
-    def advance(self, b: int, action: int, legal_after: np.ndarray, prev: np.ndarray,
-                last_moves: np.ndarray) -> bool:
-        """Move game ``b``'s root to the child of ``action`` (tree reuse). Returns False when
-        there is nothing to reuse; the caller then calls `set_root`."""
-        if not (self.cfg.reuse_tree and self.cfg.algorithm == "puct"):
+    def _walk(self, b: int, action: int) -> bool:
+        """Re-root game ``b``'s tree at the expanded child of ``action`` if there is room to
+        search on from it."""
+        t = self.tree
+        c = t.child[b, 0, action]
+        if c < 0 or t.state[b, c] != T.EXPANDED:
             return False
-        c = self.child[b, 0, action]
-        if c < 0 or self.state[b, c] != T.EXPANDED:
+        room = self.M - self.cfg.simulations * self.policy.leaves_per_step - 1
+        if t.nsa[b, 0, action] + 1 > room:
             return False
-        room = self.M - self.cfg.simulations * max(1, self.cfg.leaves_per_game) - 1
-        if self.nsa[b, 0, action] + 1 > room:
-            return False
-        T.reroot(self.ints, self.bits, self.parent, self.parent_action, self.child, self.prior, self.legal,
-                 self.nsa, self.wsa, self.value, self.state, self.count, b, int(c))
-        # the tree used simple ko; the root gets the game's real legal moves
-        self.legal[b, 0] = legal_after
-        pr = self.prior[b, 0] * legal_after
-        total = pr.sum()
-        self.prior[b, 0] = pr / total if total > 0 else legal_after / legal_after.sum()
-        self.root_raw_prior[b] = self.prior[b, 0]
-        self.root_aux_fresh[b] = False  # the score and ownership heads are asked again
-        self.root_prev[b] = prev
-        self.root_last[b, :] = -1
-        k = min(LAST_MOVES, len(last_moves))
-        self.root_last[b, :k] = last_moves[:k]
+        T.reroot(t, b, int(c))
         return True
+
+    def _refresh_root(self, b: int, legal: np.ndarray, prev: np.ndarray, last_moves: np.ndarray) -> None:
+        """A reused root gets the game's real legal moves (the tree used simple ko), its
+        prior renormalised over them, and the history of the game."""
+        t = self.tree
+        t.legal[b, 0] = legal
+        pr = t.prior[b, 0] * legal
+        total = pr.sum()
+        t.prior[b, 0] = pr / total if total > 0 else legal / legal.sum()
+        self.root_raw_prior[b] = t.prior[b, 0]
+        self.root_aux_fresh[b] = False  # the score and ownership heads are asked again
+        self._set_history(b, prev, last_moves)
+
+    def _set_history(self, b: int, prev: np.ndarray, last_moves: np.ndarray) -> None:
+        t = self.tree
+        t.root_prev[b] = prev
+        t.root_last[b, :] = -1
+        k = min(LAST_MOVES, len(last_moves))
+        t.root_last[b, :k] = last_moves[:k]
 
     def _expand_roots(self, games: np.ndarray) -> None:
         """Evaluate new roots (priors, value) and reused ones (score and ownership only)."""
-        todo = [int(b) for b in games if self.state[b, 0] != T.EXPANDED or not self.root_aux_fresh[b]]
+        t, lv = self.tree, self.leaves
+        todo = [int(b) for b in games if t.state[b, 0] != T.EXPANDED or not self.root_aux_fresh[b]]
         if not todo:
             return
-        for i, b in enumerate(todo):
-            T.node_features(self.ints, self.bits, self.parent, self.legal, self.root_prev, self.root_last,
-                            self.komi, b, 0, self.nn, self._planes[i], self._glob[i])
         n = len(todo)
-        out = self.ev.evaluate(self._planes[:n], self._glob[:n], self.size)
+        T.roots_features(t, self.komi, np.asarray(todo, np.int32), lv)
+        out = self.ev.evaluate(lv.planes[:n], lv.glob[:n], self.size)
         self.net_calls += 1
-        new = [i for i, b in enumerate(todo) if self.state[b, 0] != T.EXPANDED]
-        if new:
+        new = np.asarray([i for i, b in enumerate(todo) if t.state[b, 0] != T.EXPANDED], np.int64)
+        if len(new):
             k = len(new)
-            self._out_game[:k] = [todo[i] for i in new]
-            self._out_node[:k] = 0
-            T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.state, self._out_game, self._out_node, k, out.policy[new],
-                                out.value[new], self.cfg.virtual_loss, False)
-        for i, b in enumerate(todo):
-            if i in new:
-                self.root_raw_prior[b] = self.prior[b, 0]
-            self.root_score[b] = out.score[i]
-            self.root_own[b] = out.ownership[i]
-            self.root_aux_fresh[b] = True
+            lv.game[:k] = lv.game[new]
+            lv.node[:k] = 0
+            T.expand_and_backup(t, self.rules, lv, k, out.policy[new], out.value[new], out.score[new],
+                                out.ownership[new], self.cfg.virtual_loss, False)
+            fresh = np.asarray(todo)[new]
+            self.root_raw_prior[fresh] = t.prior[fresh, 0]
+        self.root_score[todo] = out.score
+        self.root_own[todo] = out.ownership
+        self.root_aux_fresh[todo] = True
 
     # -- search -------------------------------------------------------------------------
     def run(self, games: np.ndarray | None = None, simulations: int | None = None, noise: np.ndarray | None = None,
-            temperature: np.ndarray | float = 0.0, stop=None) -> RootResult:
+            temperature: np.ndarray | float = 0.0, stop: Callable[[], bool] | None = None) -> RootResult:
         """Search the listed games (default: all) and return what their roots learned.
 
-        ``noise``: per game, whether to add exploration (Dirichlet for PUCT, Gumbel noise for
-        Gumbel; without it Gumbel picks deterministically). ``temperature``: PUCT move choice.
-        ``stop``: an optional callable; when it returns True the search ends early.
+        ``noise``: per game, whether to add the policy's exploration at the root (Dirichlet
+        for PUCT, Gumbel noise for Gumbel; without it Gumbel picks deterministically).
+        ``temperature``: PUCT move choice. ``stop``: an optional callable; when it returns
+        True the search ends early.
         """
-        cfg = self.cfg
         games = np.arange(self.B) if games is None else np.asarray(games)
-        sims = cfg.simulations if simulations is None else simulations
+        sims = self.cfg.simulations if simulations is None else simulations
         noise = np.zeros(self.B, np.bool_) if noise is None else np.asarray(noise, np.bool_)
         active = np.zeros(self.B, np.bool_)
         active[games] = True
         self._expand_roots(games)
-        algo = T.ALGO_GUMBEL if cfg.algorithm == "gumbel" else T.ALGO_PUCT
-        considered_table = None
-        if algo == T.ALGO_PUCT:
-            for b in games:
-                if noise[b]:
-                    lg = self.legal[b, 0]
-                    k = int(lg.sum())
-                    if k > 1:
-                        d = self.rng.dirichlet([cfg.dirichlet_alpha] * k)
-                        pr = self.root_raw_prior[b].copy()
-                        pr[lg] = (1 - cfg.dirichlet_fraction) * pr[lg] + cfg.dirichlet_fraction * d
-                        self.prior[b, 0] = pr
-        else:
-            self.gumbel[:] = 0
-            considered_table = np.zeros((self.B, max(sims, 1)), np.int32)
-            for b in games:
-                if noise[b]:
-                    self.gumbel[b] = self.rng.gumbel(size=self.A).astype(np.float32)
-                m = min(cfg.gumbel_considered, int(self.legal[b, 0].sum()))
-                considered_table[b] = considered_visits(m, max(sims, 1))
-        considered = np.zeros(self.B, np.int32)
-        per_step = 1 if algo == T.ALGO_GUMBEL else max(1, cfg.leaves_per_game)
-        steps = sims if algo == T.ALGO_GUMBEL else math.ceil(sims / per_step)
+        policy, t, lv = self.policy, self.tree, self.leaves
+        steps = policy.begin(self, games, sims, noise)
         for step in range(steps):
             if stop is not None and stop():
                 break
-            if considered_table is not None:
-                considered[:] = considered_table[:, step]
-            n = T.select_leaves(self.ints, self.bits, self.parent, self.parent_action, self.child, self.prior,
-                                self.legal, self.nsa, self.wsa, self.value, self.state, self.count, self.root_prev,
-                                self.root_last, self.gumbel, considered, active, self.geo.nbr, self.geo.zob,
-                                self.allow_suicide, self.komi, algo, cfg.c_puct_init, cfg.c_puct_base,
-                                cfg.fpu_reduction, cfg.fpu_reduction_root, cfg.gumbel_c_visit, cfg.gumbel_c_scale,
-                                per_step, cfg.virtual_loss, self._out_game, self._out_node, self._planes,
-                                self._glob)
+            n = policy.descend(self, step, active)
             if n == 0:
                 continue
-            out = self.ev.evaluate(self._planes[:n], self._glob[:n], self.size)
+            out = self.ev.evaluate(lv.planes[:n], lv.glob[:n], self.size)
             self.net_calls += 1
-            T.expand_and_backup(self.parent, self.parent_action, self.prior, self.legal, self.nsa, self.wsa,
-                                self.value, self.state, self._out_game, self._out_node, n, out.policy, out.value,
-                                cfg.virtual_loss, True)
+            T.expand_and_backup(t, self.rules, lv, n, out.policy, out.value, out.score, out.ownership,
+                                self.cfg.virtual_loss, True)
         return self.root_result(temperature)
 
     def root_result(self, temperature: np.ndarray | float = 0.0) -> RootResult:
-        cfg = self.cfg
-        visits = self.nsa[:, 0, :].astype(np.float32)
+        """What every game's root learned; ``temperature`` (per game or one) for PUCT's move."""
+        t = self.tree
+        visits = t.nsa[:, 0, :].astype(np.float32)
+        wsa = t.wsa[:, 0, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = np.where(visits > 0, self.wsa[:, 0, :] / np.maximum(visits, 1), 0.0).astype(np.float32)
-        legal = self.legal[:, 0, :]
+            q = np.where(visits > 0, wsa / np.maximum(visits, 1), 0.0).astype(np.float32)
         total = visits.sum(axis=1)
-        root_q = np.where(total > 0, (self.wsa[:, 0, :].sum(axis=1) + self.value[:, 0]) / (total + 1),
-                          self.value[:, 0]).astype(np.float32)
+        root_q = np.where(total > 0, (wsa.sum(axis=1) + t.value[:, 0]) / (total + 1), t.value[:, 0]).astype(np.float32)
         temps = np.broadcast_to(np.asarray(temperature, np.float32), (self.B,))
-        action = np.full(self.B, self.nn, np.int64)
-        target = np.zeros((self.B, self.A), np.float32)
-        if cfg.algorithm == "puct":
-            for b in range(self.B):
-                v = visits[b]
-                if v.sum() <= 0:
-                    pr = self.prior[b, 0] * legal[b]
-                    target[b] = pr / max(pr.sum(), 1e-9)
-                    action[b] = int(np.argmax(target[b]))
-                    continue
-                target[b] = v / v.sum()
-                t = float(temps[b])
-                if t > 0:
-                    p = v ** (1.0 / t)
-                    p /= p.sum()
-                    action[b] = int(self.rng.choice(self.A, p=p))
-                else:
-                    best = np.flatnonzero(v == v.max())
-                    action[b] = int(best[np.argmax(q[b, best])]) if len(best) > 1 else int(best[0])
-        else:
-            scratch = np.zeros(self.A, np.float64)
-            for b in range(self.B):
-                max_n = T.completed_q(self.prior, self.legal, self.nsa, self.wsa, self.value, b, 0, self.A, scratch)
-                sig = (cfg.gumbel_c_visit + max_n) * cfg.gumbel_c_scale
-                lg = legal[b]
-                if not lg.any():
-                    continue  # not searched (inactive slot)
-                logits = np.where(lg, np.log(self.root_raw_prior[b] + 1e-12) + sig * scratch, -np.inf)
-                z = np.exp(logits - logits.max())
-                target[b] = (z / z.sum()).astype(np.float32)
-                v = visits[b]
-                if v.sum() <= 0:
-                    action[b] = int(np.argmax(np.where(lg, self.gumbel[b] + logits, -np.inf)))
-                    continue
-                cand = (v == v.max()) & lg
-                score = np.where(cand, self.gumbel[b] + np.log(self.root_raw_prior[b] + 1e-12) + sig * scratch,
-                                 -np.inf)
-                action[b] = int(np.argmax(score))
-        return RootResult(visits=visits, q=q, prior=self.prior[:, 0, :].copy(), raw_prior=self.root_raw_prior.copy(),
-                          policy_target=target, value=self.value[:, 0].copy(), root_q=root_q, action=action,
-                          score=self.root_score.copy(), ownership=self.root_own.copy())
+        target, action = self.policy.output(self, temps)
+        move_score = np.empty((self.B, self.A), np.float32)
+        move_stdev = np.empty((self.B, self.A), np.float32)
+        move_lcb = np.empty((self.B, self.A), np.float32)
+        T.root_move_statistics(t, LCB_STDEVS, move_score, move_stdev, move_lcb)
+        own_score = np.where(t.state[:, 0] == T.EXPANDED, t.score[:, 0], self.root_score)
+        root_score = ((own_score + (move_score * visits).sum(axis=1)) / (total + 1)).astype(np.float32)
+        return RootResult(visits=visits, q=q, prior=t.prior[:, 0, :].copy(), raw_prior=self.root_raw_prior.copy(),
+                          policy_target=target, value=t.value[:, 0].copy(), root_q=root_q, action=action,
+                          score=self.root_score.copy(), ownership=self.root_own.copy(), move_score=move_score,
+                          move_score_stdev=move_stdev, move_lcb=move_lcb, root_score=root_score)
 
     def principal_variation(self, b: int, first: int, length: int = 10) -> list[int]:
         """Most visited line after ``first`` at the root of game ``b``."""
         pv = [first]
-        n = int(self.child[b, 0, first])
-        while n >= 0 and len(pv) < length and self.state[b, n] == T.EXPANDED:
-            v = self.nsa[b, n]
+        t = self.tree
+        n = int(t.child[b, 0, first])
+        while n >= 0 and len(pv) < length and t.state[b, n] == T.EXPANDED:
+            v = t.nsa[b, n]
             if v.max() <= 0:
                 break
             a = int(np.argmax(v))
             pv.append(a)
-            n = int(self.child[b, n, a])
+            n = int(t.child[b, n, a])
         return pv
+
+
+def node_bytes(size: int) -> int:
+    """Memory of one tree node at this board size, as `tree.new_tree` allocates it."""
+    return T.node_bytes(geometry(size))
 
 
 def root_inputs(game) -> tuple[np.ndarray, np.ndarray]:
@@ -347,4 +289,5 @@ def root_inputs(game) -> tuple[np.ndarray, np.ndarray]:
     return prev, np.asarray(before, np.int32)
 
 
-__all__ = ["BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "root_inputs"]
+__all__ = ["LCB_STDEVS", "BatchedSearch", "RootResult", "SearchConfig", "considered_visits", "node_bytes",
+           "root_inputs"]

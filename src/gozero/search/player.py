@@ -71,11 +71,12 @@ class Analysis:
 
 @runtime_checkable
 class Player(Protocol):
-    """Chooses moves. ``genmove`` returns a flat index, NN for pass, or RESIGN."""
+    """Chooses moves. ``genmove`` returns a flat index, NN for pass, or RESIGN; ``limits``
+    and ``temperature`` (move-choice sampling; None: the player's own) are per call."""
 
     name: str
 
-    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int: ...
+    def genmove(self, game: Game, limits: SearchLimits | None = None, temperature: float | None = None) -> int: ...
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ class RandomPlayer:
         self.name = "random"
         self.rng = np.random.default_rng(seed)
 
-    def genmove(self, game: Game, limits: SearchLimits | None = None) -> int:
+    def genmove(self, game: Game, limits: SearchLimits | None = None, temperature: float | None = None) -> int:
         pos = game.position
         geo = pos.geo
         mask = game.legal_mask()[: geo.nn]

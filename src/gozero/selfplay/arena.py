@@ -11,7 +11,7 @@ import numpy as np
 
 from gozero.net.inference import NetEvaluator
 from gozero.rules import BLACK, Game, Rules
-from gozero.search.mcts import BatchedSearch, SearchConfig, root_inputs
+from gozero.search.mcts import BatchedSearch, SearchConfig
 from gozero.search.random_player import RandomPlayer
 
 
@@ -41,15 +41,13 @@ class _Side:
             self.player = RandomPlayer(seed)
         else:
             self.search = BatchedSearch(evaluator, size, n, search, komi=rules.komi, allow_suicide=rules.suicide,
-                                        seed=seed)
+                                        seed=seed, scoring=rules.scoring)
 
     def moves(self, games: list[Game], idx: list[int]) -> dict[int, int]:
         if self.random:
             return {b: self.player.genmove(games[b]) for b in idx}
         for b in idx:
-            g = games[b]
-            prev, last = root_inputs(g)
-            self.search.set_root(b, g.position.ints, g.position.bits, g.legal_mask(), prev, last)
+            self.search.set_root_from_game(b, games[b])
         res = self.search.run(games=np.asarray(idx, np.int64))
         return {b: int(res.action[b]) for b in idx}
 

@@ -16,6 +16,21 @@ Arrays of a shard (N positions, C planes, NN points):
   ``score`` float32 (N,) final lead of the side to move; ``aux_weight`` float32 (N,)
   (0 for resigned or capped games, whose final position is not settled)
 - ``size`` int (board size), ``games`` int (games in the shard)
+
+Learning signals (`SIGNAL_FIELDS`; shards written before they existed read with the
+defaults of `signal_defaults`, which mark them unknown):
+
+- ``action`` int16 (N,) the move played (-1: unknown)
+- ``behaviour_logp`` float32 (N,) its log-probability under the acting distribution (the
+  search's move choice, or the raw network's policy with ``selfplay.acting = "policy"``)
+- ``root_value`` float32 (N,) network value at the root; ``search_value`` float32 (N,)
+  search value at the root (the network's where there was no search), both in [-1, 1]
+  from the side to move's view (NaN: unknown)
+- ``search_q`` float16 (N, NN+1) mean value of each root edge the search visited, NaN for
+  the others (all NaN without a search)
+- ``move_index`` int16 (N,) moves played before the position; ``game_moves`` int16 (N,)
+  moves of its whole game (0: unknown); ``net_version`` int32 (N,) training step of the
+  network that played (-1: unknown)
 """
 
 from __future__ import annotations
@@ -29,7 +44,9 @@ import numpy as np
 
 from gozero.rules import BLACK
 
-FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight")
+SIGNAL_FIELDS = ("action", "behaviour_logp", "root_value", "search_value", "search_q", "move_index", "game_moves",
+                 "net_version")
+FIELDS = ("planes", "globals", "policy", "policy_weight", "value", "ownership", "score", "aux_weight") + SIGNAL_FIELDS
 _SHARD_RE = re.compile(r"shard_(?:([a-z0-9]+)_)?(\d{6})\.npz$")
 
 
@@ -89,9 +106,30 @@ def pending_paths(run_dir: Path) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
+def signal_defaults(n: int, nn: int) -> dict[str, np.ndarray]:
+    """Signal arrays for ``n`` positions whose signals were not recorded (all unknown)."""
+    return {
+        "action": np.full(n, -1, np.int16),
+        "behaviour_logp": np.full(n, np.nan, np.float32),
+        "root_value": np.full(n, np.nan, np.float32),
+        "search_value": np.full(n, np.nan, np.float32),
+        "search_q": np.full((n, nn + 1), np.nan, np.float16),
+        "move_index": np.full(n, -1, np.int16),
+        "game_moves": np.zeros(n, np.int16),
+        "net_version": np.full(n, -1, np.int32),
+    }
+
+
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a shard or pending game; signals missing from older files are filled
+    with `signal_defaults`."""
     with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+        out = {k: z[k] for k in z.files}
+    if "policy" in out and any(k not in out for k in SIGNAL_FIELDS):
+        n, a = out["policy"].shape
+        for k, v in signal_defaults(n, a - 1).items():
+            out.setdefault(k, v)
+    return out
 
 
 class ShardWriter:

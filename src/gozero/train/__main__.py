@@ -2,10 +2,11 @@
 
 import typer
 
-from .cli import register
+from .cli import export_model_cmd, train
 
 app = typer.Typer(add_completion=False)
-register(app)
+app.command("train")(train)
+app.command("export-model")(export_model_cmd)
 
 
 @app.callback()

@@ -20,6 +20,7 @@ across resumptions; see cputime.py), checked between self-play moves and trainin
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -34,7 +35,7 @@ import torch
 from gozero.net.inference import NetEvaluator, pick_device
 from gozero.net.model import NetConfig, build_model
 from gozero.rules import Rules
-from gozero.selfplay.selfplay import SelfPlay
+from gozero.selfplay.selfplay import SelfPlay, SelfPlayProgress
 from gozero.selfplay.shards import ShardWriter
 
 from .config import RunConfig, to_toml
@@ -59,6 +60,7 @@ def save_model_file(model: torch.nn.Module, net: NetConfig, path: Path, **meta) 
     atomic_torch_save({"model": state, "net": asdict(net), **meta}, path)
 
 
+BATCH_KEYS = ("bits_", "policy", "ppo_", "reanalyse_")  # per-batch stats written to RUN/batches.jsonl
 META_KEYS = ("step", "generation", "games", "positions", "hours", "source")
 
 
@@ -93,8 +95,7 @@ class TrainingRun:
         if cfg.run.torch_threads:
             torch.set_num_threads(cfg.run.torch_threads)
         self.model = build_model(cfg.net)
-        self.trainer = Trainer(self.model, cfg.train, self.device, total_steps=cfg.run.max_steps,
-                               seed=cfg.run.seed)
+        self.trainer = self._make_trainer()
         self.generation = 0
         self.games = 0
         self.positions = 0
@@ -104,7 +105,28 @@ class TrainingRun:
         self.cpu_seconds = 0.0  # CPU time of the run and its children, over all sessions
         self._clock: CPUClock | None = None
         self._clock_checked = 0.0
+        self.measure_seconds = 0.0  # of self.seconds: spent on checkpoint measures, not on learning
+        self._measured_at: float | None = None  # run seconds of the last checkpoint measures
+        self._measured_state: dict | None = None  # the network then (the previous-checkpoint match)
         self._tb = None
+
+    def _make_trainer(self) -> Trainer:
+        cfg = self.cfg
+        reanalyser = None
+        if cfg.train.reanalyse_fraction > 0:
+            from .reanalyse import Reanalyser
+
+            reanalyser = Reanalyser(cfg.search, cfg.game.size, cfg.game.komi, cfg.train.reanalyse_fraction,
+                                    cfg.train.reanalyse_simulations, cfg.train.reanalyse_value_mix, device=self.device,
+                                    precision=cfg.run.precision, allow_suicide=cfg.game.suicide, seed=cfg.run.seed)
+        return Trainer(self.model, cfg.train, self.device, total_steps=cfg.run.max_steps, seed=cfg.run.seed,
+                       reanalyser=reanalyser)
+
+    def _window(self) -> ReplayWindow:
+        t = self.cfg.train
+        return ReplayWindow(self.dir, self.cfg.game.size, t.window_min, t.window_max, t.window_alpha, t.window_beta,
+                            seed=self.cfg.run.seed + self.trainer.step,
+                            gae_lambda=t.gae_lambda if t.policy_loss == "ppo" else 1.0)
 
     # -- creation and resumption -----------------------------------------------------------
     @classmethod
@@ -119,7 +141,7 @@ class TrainingRun:
         random.seed(cfg.run.seed)
         np.random.seed(cfg.run.seed)
         run.model = build_model(cfg.net)
-        run.trainer = Trainer(run.model, cfg.train, run.device, total_steps=cfg.run.max_steps, seed=cfg.run.seed)
+        run.trainer = run._make_trainer()
         run.save_checkpoint()
         return run
 
@@ -148,6 +170,7 @@ class TrainingRun:
         run.selfplay_seconds = data.get("selfplay_seconds", 0.0)
         run.train_seconds = data.get("train_seconds", 0.0)
         run.cpu_seconds = data.get("cpu_seconds", 0.0)
+        run.measure_seconds = data.get("measure_seconds", 0.0)
         rng = data.get("rng", {})
         if rng:
             random.setstate(rng["python"])
@@ -170,6 +193,7 @@ class TrainingRun:
             "selfplay_seconds": self.selfplay_seconds,
             "train_seconds": self.train_seconds,
             "cpu_seconds": self._cpu_now(),
+            "measure_seconds": self.measure_seconds,
             "config": self.cfg.to_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "trainer": self.trainer.rng.bit_generator.state},
@@ -249,23 +273,83 @@ class TrainingRun:
 
     def _train_steps(self, window: ReplayWindow, steps: int) -> dict[str, float]:
         """``steps`` training steps on batches from ``window``; the mean of each loss."""
-        totals: dict[str, float] = {}
+        losses: dict[str, float] = {}
         done = 0
-        for _ in range(steps):
-            if self._cpu_spent():
-                break
-            stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
-            done += 1
-            for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + v
-        return {k: v / done for k, v in totals.items()}
+        tb = self._tensorboard()
+        with open(self.dir / "batches.jsonl", "a") as fh:
+            for _ in range(steps):
+                if self._cpu_spent():
+                    break
+                stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
+                done += 1
+                for k, v in stats.items():
+                    losses[k] = losses.get(k, 0.0) + v
+                row = {"step": self.trainer.step, **{k: v for k, v in stats.items() if k.startswith(BATCH_KEYS)}}
+                fh.write(json.dumps(row) + "\n")
+                if tb is not None:
+                    for k, v in row.items():
+                        if k != "step" and math.isfinite(v):
+                            tb.add_scalar(f"batch/{k}", v, row["step"])
+        return {k: v / done for k, v in losses.items()}
+
+    def _checkpoint_signals(self, window: ReplayWindow, rules: Rules) -> dict[str, float]:
+        """Measures taken at a checkpoint: the gradient noise scale of the policy loss and the
+        new network's score against the network of the previous measures (each when switched
+        on). With ``run.signals_every_seconds`` they are taken at most that often (by run
+        time, so that arms with short and long generations are measured at matched times);
+        otherwise at every checkpoint, against the one before it. Their time is counted in
+        ``measure_seconds``."""
+        cfg = self.cfg
+        if not (cfg.train.noise_scale_batches or cfg.run.previous_match_games):
+            return {}
+        every = cfg.run.signals_every_seconds
+        if self._measured_at is None:
+            self._measured_at = self.seconds
+        elif every > 0 and self.seconds - self._measured_at < every:
+            return {}
+        t0 = time.monotonic()
+        out: dict[str, float] = {}
+        if cfg.train.noise_scale_batches and len(window):
+            batches = [window.sample(cfg.train.batch_size) for _ in range(cfg.train.noise_scale_batches)]
+            out.update(self.trainer.gradient_noise_scale(batches))
+        if cfg.run.previous_match_games and self._measured_state is not None:
+            from gozero.search.mcts import SearchConfig
+            from gozero.selfplay.arena import play_match
+
+            new, old = build_model(cfg.net), build_model(cfg.net)
+            new.load_state_dict(self.model.state_dict())
+            old.load_state_dict(self._measured_state)
+            res = play_match(NetEvaluator(new, device=self.device, compile=False),
+                             NetEvaluator(old, device=self.device, compile=False),
+                             cfg.run.previous_match_games, cfg.game.size, rules,
+                             SearchConfig(algorithm="gumbel", simulations=cfg.run.previous_match_simulations),
+                             opening_moves=2, seed=self.generation)
+            out["previous_win_rate"] = res.win_rate
+            out["previous_games"] = res.total
+            self._measured_state = self._state_copy()
+        self._measured_at = self.seconds
+        dt = time.monotonic() - t0
+        self.measure_seconds += dt
+        out["measure_seconds"] = self.measure_seconds
+        return out
+
+    def _state_copy(self) -> dict:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def run(self, on_generation: Callable[[dict], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> None:
-        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so)."""
+            should_stop: Callable[[], bool] | None = None,
+            on_progress: Callable[[int, SelfPlayProgress], None] | None = None) -> None:
+        """Run until the budget in ``cfg.run`` is spent (or ``should_stop`` says so).
+        ``on_progress(generation, progress)`` hears about self-play inside a generation
+        (about once a second)."""
+        self._on_progress = on_progress
         self._clock = CPUClock(offset=self.cpu_seconds)
         try:
-            if self.cfg.run.selfplay_workers > 0:
+            if self.cfg.cluster.address:  # self-play actors on a Ray cluster
+                from .cluster_selfplay import run_on_cluster
+
+                run_on_cluster(self, on_generation, should_stop)
+            elif self.cfg.run.selfplay_workers > 0:
                 self._run_concurrent(on_generation, should_stop)
             else:
                 self._run_alternating(on_generation, should_stop)
@@ -275,6 +359,10 @@ class TrainingRun:
         limit = self.cfg.run.max_cpu_seconds
         if limit and self.cpu_seconds >= limit:
             self.log(f"CPU budget reached: {self.cpu_seconds:.1f} of {limit:g} CPU seconds (run.max_cpu_seconds)")
+
+    def _report(self, progress: SelfPlayProgress) -> None:
+        if getattr(self, "_on_progress", None) is not None:
+            self._on_progress(self.generation + 1, progress)
 
     def train_only(self, steps: int, checkpoint_every: int = 200,
                    on_round: Callable[[dict], None] | None = None,
@@ -290,8 +378,7 @@ class TrainingRun:
         if steps < 1:
             raise ValueError(f"train-only steps must be >= 1, not {steps}")
         cfg = self.cfg
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        window = self._window()
         n_window = window.refresh(self.positions)
         if not n_window:
             raise ValueError(f"{self.dir} has no self-play data to train on (no shards or pending games)")
@@ -322,7 +409,7 @@ class TrainingRun:
     def _run_alternating(self, on_generation: Callable[[dict], None] | None,
                          should_stop: Callable[[], bool] | None) -> None:
         cfg = self.cfg
-        rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+        rules = cfg.game.rules()
         writer = ShardWriter(self.dir, cfg.run.shard_positions)
         play_model = build_model(cfg.net)
         play_model.load_state_dict(self.model.state_dict())
@@ -330,25 +417,26 @@ class TrainingRun:
                           seed=cfg.run.seed + self.generation)
         sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer, sgf_dir=self.dir / "sgf",
                       seed=cfg.run.seed * 7919 + self.generation)
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        sp.net_version = self.trainer.step
+        window = self._window()
         start_seconds = self.seconds
         t_start = time.monotonic()
         while self._budget_left(should_stop):
             t0 = time.monotonic()
             games0, pos0 = sp.stats.games, sp.stats.positions
             evals0 = sp.stats.net_evals
-            target = sp.stats.games + cfg.run.games_per_generation
-            while sp.stats.games < target and not self._cpu_spent():
-                sp.step()
+            sp.play_games(cfg.run.games_per_generation, on_progress=self._report, stop=self._cpu_spent)
             new_games = sp.stats.games - games0
             new_pos = sp.stats.positions - pos0
             t1 = time.monotonic()
             self.games += new_games
             self.positions += new_pos
             n_window = window.refresh(self.positions)
+            if self._measured_state is None and cfg.run.previous_match_games:
+                self._measured_state = self._state_copy()
             steps, losses = self._train_round(window, new_pos)
             t2 = time.monotonic()
+            signals = self._checkpoint_signals(window, rules)
             self.generation += 1
             self.selfplay_seconds += t1 - t0
             self.train_seconds += t2 - t1
@@ -357,6 +445,7 @@ class TrainingRun:
             gate = self._gate(play_model, rules)
             if gate is None or gate >= cfg.run.gating_threshold:
                 play_model.load_state_dict(self.model.state_dict())
+                sp.net_version = self.trainer.step
                 if cfg.run.gating:
                     save_model_file(self.model, cfg.net, self.ckpt_dir / "model_best.pt", step=self.trainer.step)
             self._maybe_evaluate(snap)
@@ -374,6 +463,7 @@ class TrainingRun:
                 **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                 "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
             }
+            row.update(signals)
             if gate is not None:
                 row["gating_score"] = gate
             sp.stats.lengths = sp.stats.lengths[-1000:]
@@ -391,7 +481,8 @@ class TrainingRun:
 
         cand = build_model(self.cfg.net)
         cand.load_state_dict(self.model.state_dict())
-        res = play_match(NetEvaluator(cand, device=self.device), NetEvaluator(best_model, device=self.device),
+        res = play_match(NetEvaluator(cand, device=self.device, compile=False),
+                         NetEvaluator(best_model, device=self.device, compile=False),
                          self.cfg.run.gating_games, self.cfg.game.size, rules,
                          SearchConfig(algorithm="gumbel", simulations=16), opening_moves=2,
                          seed=self.generation)
@@ -431,13 +522,13 @@ class TrainingRun:
         for old in stop_file.parent.glob("w*.json"):  # counts are per session of workers
             old.unlink()
         self.save_checkpoint()  # model_latest.pt for the workers
+        rules = cfg.game.rules()
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=selfplay_worker, args=(str(self.dir), k), daemon=True)
                  for k in range(cfg.run.selfplay_workers)]
         for p in procs:
             p.start()
-        window = ReplayWindow(self.dir, cfg.game.size, cfg.train.window_min, cfg.train.window_max,
-                              cfg.train.window_alpha, cfg.train.window_beta, seed=cfg.run.seed + self.trainer.step)
+        window = self._window()
         window.refresh()
         seen = window.total_positions
         games_seen = self.games
@@ -446,10 +537,12 @@ class TrainingRun:
         try:
             while self._budget_left(should_stop):
                 t0 = time.monotonic()
+                games0 = sum(w.get("games", 0) for w in read_worker_stats(self.dir))
                 while True:
                     n_window = window.refresh(self.positions)
                     if window.total_positions - seen >= cfg.run.generation_positions:
                         break
+                    self._report_workers(window.total_positions - seen, games0, time.monotonic() - t0)
                     if not any(p.is_alive() for p in procs):
                         raise RuntimeError("all self-play workers have died; see RUN/workers/*.log")
                     if not self._budget_left(should_stop):
@@ -459,8 +552,11 @@ class TrainingRun:
                 t1 = time.monotonic()
                 new_pos = window.total_positions - seen
                 seen = window.total_positions
+                if self._measured_state is None and cfg.run.previous_match_games:
+                    self._measured_state = self._state_copy()
                 steps, losses = self._train_round(window, new_pos)
                 t2 = time.monotonic()
+                signals = self._checkpoint_signals(window, rules)
                 worker_stats = read_worker_stats(self.dir)
                 self.games = games_seen + sum(w.get("games", 0) for w in worker_stats)
                 self.positions += new_pos
@@ -481,6 +577,7 @@ class TrainingRun:
                     "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
                     "mean_game_length": float(np.mean([w.get("mean_length", 0) for w in worker_stats] or [0])),
                     "workers": len(worker_stats),
+                    **signals,
                     **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
                     "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
                 }
@@ -493,6 +590,17 @@ class TrainingRun:
                 p.join(timeout=30)
                 if p.is_alive():
                     p.terminate()
+
+
+    def _report_workers(self, positions: int, games0: int, seconds: float) -> None:
+        """Progress of a generation fed by worker processes: positions against the target."""
+        if getattr(self, "_on_progress", None) is None:
+            return
+        target = self.cfg.run.generation_positions
+        games = sum(w.get("games", 0) for w in read_worker_stats(self.dir)) - games0
+        eta = seconds * (target - positions) / positions if positions else None
+        self._report(SelfPlayProgress(games=max(games, 0), games_target=None, positions=positions, moves=0,
+                                      seconds=seconds, eta=eta, positions_target=target))
 
 
 def read_worker_stats(run_dir: Path) -> list[dict]:
@@ -526,10 +634,11 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
     mtime = model_path.stat().st_mtime
     seed = cfg.run.seed * 1000 + worker * 7 + int(time.time()) % 100000
     ev = NetEvaluator(model, device=device, precision=cfg.run.precision, compile=cfg.run.compile, seed=seed)
-    rules = Rules(komi=cfg.game.komi, ko=cfg.game.ko, suicide=cfg.game.suicide)
+    rules = cfg.game.rules()
     writer = ShardWriter(run, cfg.run.shard_positions, name=name)
     sp = SelfPlay(ev, cfg.game.size, rules, cfg.search, cfg.selfplay, writer,
                   sgf_dir=run / "sgf" if worker == 0 else None, seed=seed)
+    sp.net_version = int(data.get("step", -1))
     stats_path = run / "workers" / f"{name}.json"
     stop_file = run / "workers" / "STOP"
     last_write = 0.0
@@ -545,6 +654,7 @@ def selfplay_worker(run_dir: str, worker: int) -> None:
                 data = torch.load(model_path, map_location="cpu", weights_only=False)
                 model.load_state_dict(data["model"])
                 ev.set_model(model)
+                sp.net_version = int(data.get("step", -1))
                 mtime = m
                 print(f"{name}: loaded step {data.get('step')}", flush=True)
             except (OSError, RuntimeError, EOFError) as exc:  # mid-replace on odd filesystems

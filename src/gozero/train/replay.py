@@ -5,6 +5,9 @@ holds ``min(T, window_min * (1 + beta * ((T / window_min) ** alpha - 1) / alpha)
 newest positions (capped at ``window_max``), so early data leaves the window quickly while
 the network changes fast, and later data stays longer. Sealed shards and pending games
 (not yet sealed) are both read, newest first. Loaded files are cached in memory.
+
+With ``gae_lambda`` below 1 the window also holds ``advantage``: GAE(lambda) of each
+position over its game's stored root values (`gae_advantages`), for PPO.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from gozero.net.features import NUM_PLANES
 from gozero.selfplay.shards import FIELDS, load_arrays, pending_paths, shard_paths
@@ -24,12 +28,41 @@ def window_size(total: int, window_min: int, window_max: int, alpha: float = 0.7
     return int(min(grown, window_max, total))
 
 
+@njit(cache=True)
+def _gae(z, v, move_index, game_moves, lam, out):
+    n = z.shape[0]
+    nxt = 0.0
+    for i in range(n - 1, -1, -1):
+        last = i == n - 1 or move_index[i + 1] <= move_index[i] or game_moves[i + 1] != game_moves[i]
+        if last:
+            nxt = z[i] - v[i]
+        else:
+            sign = 1.0 if (move_index[i + 1] - move_index[i]) % 2 == 0 else -1.0
+            nxt = sign * v[i + 1] - v[i] + sign * lam * nxt
+        out[i] = nxt
+
+
+def gae_advantages(z: np.ndarray, value: np.ndarray, move_index: np.ndarray, game_moves: np.ndarray,
+                   lam: float) -> np.ndarray:
+    """GAE(lambda) advantages (gamma 1, reward z at the end) of positions stored game after
+    game, values from the side to move at each position (so the next position's value
+    changes sign with each move between them). A game's positions are contiguous with
+    rising ``move_index``; a new game starts where it falls or ``game_moves`` changes. At
+    lambda 1 it is z - V(s); at 0 the one-step difference. Exact when every move of a game is
+    recorded (``selfplay.acting = "policy"``); NaN where a value is unknown."""
+    out = np.empty(len(z), np.float32)
+    _gae(np.asarray(z, np.float64), np.asarray(value, np.float64), np.asarray(move_index, np.int64),
+         np.asarray(game_moves, np.int64), float(lam), out)
+    return out
+
+
 class ReplayWindow:
     """Samples batches from the newest positions of one or more data folders."""
 
     def __init__(self, run_dir: Path, size: int, window_min: int, window_max: int, alpha: float = 0.75,
-                 beta: float = 0.4, seed: int | None = None):
+                 beta: float = 0.4, seed: int | None = None, gae_lambda: float = 1.0):
         self.run_dir = Path(run_dir)
+        self.gae_lambda = gae_lambda
         self.size = size
         self.nn = size * size
         self.window_min, self.window_max, self.alpha, self.beta = window_min, window_max, alpha, beta
@@ -87,6 +120,10 @@ class ReplayWindow:
             self.arrays = None
             return 0
         self.arrays = {k: np.concatenate([a[k] for a in parts]) for k in FIELDS}
+        if self.gae_lambda < 1.0:
+            a = self.arrays
+            a["advantage"] = gae_advantages(a["value"][:, 0] - a["value"][:, 2], a["root_value"], a["move_index"],
+                                            a["game_moves"], self.gae_lambda)
         return int(self.arrays["policy_weight"].shape[0])
 
     def __len__(self) -> int:

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from gozero.net.features import NUM_PLANES, encode_game
-from gozero.rules import BLACK, Game, IllegalMove
-from gozero.rules.sgf import SgfError, SgfGame, read_sgf_file, rules_from_name
-from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays, outcome_targets
+from gozero.rules import BLACK
+from gozero.rules.sgf import Replay, SgfError, SgfGame, read_sgf_file
+from gozero.selfplay.shards import FIELDS, ShardWriter, atomic_savez, load_arrays, outcome_targets, signal_defaults
 
 from .config import RunConfig
 from .replay import ReplayWindow
@@ -83,13 +83,9 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
     """Training arrays (shard layout) of every position of a record; None when the record
     has no moves or no usable result. Raises `SgfError` on an illegal move."""
     winner = winner_from_result(record.result)
-    game = Game(record.size, rules_from_name(record.rules, record.komi))
-    for color, point in record.setup:
-        game.place_setup(color, point)
-    if game.to_move != record.first_to_move:
-        game.position.to_move = record.first_to_move
     planes, globs, moves, to_move = [], [], [], []
-    for n, (color, move) in enumerate(record.moves, start=1):
+    run = Replay(record)  # setup edits after the first move included
+    for game, color, move in run:
         if game.to_move != color:
             game.position.to_move = color
         p, g = encode_game(game)
@@ -97,10 +93,7 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
         globs.append(g)
         moves.append(move)
         to_move.append(color)
-        try:
-            game.play(move, color)
-        except IllegalMove as exc:
-            raise SgfError(f"move {n}: {exc}") from None
+    game = run.game
     if not moves:
         return None
     score, owner = game.position.score(game.rules.komi)
@@ -122,6 +115,10 @@ def game_examples(record: SgfGame) -> dict[str, np.ndarray] | None:
         "policy_weight": np.ones(n, np.float32),
         **outcome_targets(to_move, winner, owner, score),
         "aux_weight": np.full(n, 1.0 if settled else 0.0, np.float32),
+        **signal_defaults(n, nn),
+        "action": np.asarray(moves, np.int16),
+        "move_index": np.arange(n, dtype=np.int16),
+        "game_moves": np.full(n, n, np.int16),
     }
 
 

@@ -1,13 +1,15 @@
 """The web page's server: a FastAPI app that serves its own page and a small JSON API.
 
-``create_app(player_factory=..., db_path=...)`` builds the app. Each game lives behind an
+``create_app(player=..., db_path=...)`` builds the app. Each game lives behind an
 unguessable id (``secrets.token_urlsafe``) and is written to SQLite (`store.GameStore`) on
-every change, so a reload or a restart loses nothing. The bot of a game comes from the
-player factory (by default `gozero.play.players.build_player` on the chosen model); its
-moves and analyses run in FastAPI's thread pool, one game at a time under that game's
-lock, so several people can play at once. Every request body is a pydantic model; bad
-input (malformed JSON, an illegal or off-board move, the wrong turn, an unknown game) is
-answered with a 4xx status and a message.
+every change, so a reload or a restart loses nothing. One player serves every game (by
+default `gozero.play.players.build_player` on the chosen model, built on first use); each
+game's strength goes into each call as `SearchLimits` and a temperature, never into the
+player. Moves and analyses run in FastAPI's thread pool, one game at a time under that
+game's lock, so several people can play at once. A game ended by two passes is counted
+by the app's rules: area with the dead stones removed (default) or Tromp-Taylor. Every
+request body is a pydantic model; bad input (malformed JSON, an illegal or off-board move,
+the wrong turn, an unknown game) is answered with a 4xx status and a message.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
@@ -28,11 +30,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from gozero.rules import Game, IllegalMove, dead_stones, fixed_handicap_points
+from gozero.rules import Game, IllegalMove, Rules, dead_stones, fixed_handicap_points
 from gozero.rules import kernels as K
 from gozero.rules.coords import CoordError, from_gtp, to_gtp
 from gozero.rules.sgf import SgfError, game_to_sgf, load_sgf, rules_from_name
 from gozero.search.player import DEFAULT_VISITS, RESIGN, Analysis, Player, SearchLimits
+
+if TYPE_CHECKING:
+    from gozero.search.mcts import SearchConfig
 
 from .store import EvalPoint, GameRecord, GameStore
 
@@ -62,19 +67,18 @@ class Strength:
             return min(self.visits or WEAK_VISITS, WEAK_VISITS)
         return self.visits
 
+    @property
+    def limits(self) -> SearchLimits:
+        """The budget of one bot move (unbounded: the player's own default)."""
+        return SearchLimits(visits=self.search_visits, seconds=self.seconds)
 
-PlayerFactory = Callable[[Strength], Player]
 
-
-def default_player_factory(model: str | None = None) -> PlayerFactory:
-    """Players of ``model`` (a checkpoint path, ``"random"``, or None for the shipped model)."""
+def model_loader(model: str | None = None, search: SearchConfig | None = None) -> Callable[[], Player]:
+    """Builds the one player of ``model`` (a checkpoint path, ``"random"``, or None for the
+    shipped model) with the search settings ``search`` (default: the package's)."""
     from gozero.play.players import build_player
 
-    def make(strength: Strength) -> Player:
-        return build_player(model, visits=strength.search_visits, seconds=strength.seconds,
-                            temperature=strength.temperature)
-
-    return make
+    return lambda: build_player(model, search=search)
 
 
 def default_db_path() -> Path:
@@ -128,13 +132,13 @@ class DeadIn(StrictModel):
 
 # -- one game in memory ------------------------------------------------------------------------------
 class Session:
-    """A stored game with its rebuilt `Game`, the boards of every ply, its bot and its lock."""
+    """A stored game with its rebuilt `Game`, the boards of every ply and its lock."""
 
-    def __init__(self, rec: GameRecord):
+    def __init__(self, rec: GameRecord, scoring: str = "area_dead_removed"):
         self.rec = rec
+        self.scoring = scoring
         self.lock = threading.Lock()
-        self.player: Player | None = None
-        self.game = build_game(rec, len(rec.moves))
+        self.game = build_game(rec, len(rec.moves), scoring)
         self.boards, self.captures = replay_boards(rec)
 
     @property
@@ -143,9 +147,10 @@ class Session:
         return Strength(visits=s.get("visits"), seconds=s.get("seconds"), weak=bool(s.get("weak", False)))
 
 
-def build_game(rec: GameRecord, ply: int) -> Game:
-    """The game of a record after its first ``ply`` moves."""
-    game = Game(rec.size, rules_from_name(rec.rules, rec.komi))
+def build_game(rec: GameRecord, ply: int, scoring: str = "area_dead_removed") -> Game:
+    """The game of a record after its first ``ply`` moves, counted by ``scoring``."""
+    base = rules_from_name(rec.rules, rec.komi)
+    game = Game(rec.size, Rules(komi=base.komi, ko=base.ko, suicide=base.suicide, scoring=scoring))
     if rec.first != game.to_move:
         game.position.to_move = rec.first
     for color, point in rec.setup:
@@ -176,14 +181,21 @@ def can_analyze(player: Any) -> bool:
 
 
 # -- the app ------------------------------------------------------------------------------------------
-def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path | None = None,
-               model: str | None = None) -> FastAPI:
-    """The FastAPI app: the page at ``/``, its files at ``/static``, the JSON API under ``/api``."""
-    factory = player_factory or default_player_factory(model)
+def create_app(player: Player | None = None, db_path: str | Path | None = None, model: str | None = None,
+               search: SearchConfig | None = None, rules: Rules | None = None) -> FastAPI:
+    """The FastAPI app: the page at ``/``, its files at ``/static``, the JSON API under ``/api``.
+
+    ``player`` serves every game; without one, the player of ``model`` with the search
+    settings ``search`` is built on first use. ``rules.scoring`` says how a finished game is
+    counted (default: area with dead stones removed).
+    """
+    load = model_loader(model, search)
+    scoring = rules.scoring if rules is not None else "area_dead_removed"
     store = GameStore(db_path or default_db_path())
     sessions: OrderedDict[str, Session] = OrderedDict()
     sessions_lock = threading.Lock()
-    info_cache: dict[str, Any] = {}
+    bot: list[Player] = [player] if player is not None else []
+    bot_lock = threading.Lock()
 
     app = FastAPI(title="gozero", description="Play and analyse Go against gozero.", docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
@@ -223,31 +235,30 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
         with sessions_lock:
             sess = sessions.get(game_id)
             if sess is None:
-                sess = sessions[game_id] = Session(rec)
+                sess = sessions[game_id] = Session(rec, scoring)
                 while len(sessions) > MAX_SESSIONS:
                     sessions.popitem(last=False)
             return sess
 
     def add_session(rec: GameRecord) -> Session:
         store.save(rec)
-        sess = Session(rec)
+        sess = Session(rec, scoring)
         with sessions_lock:
             sessions[rec.id] = sess
             while len(sessions) > MAX_SESSIONS:
                 sessions.popitem(last=False)
         return sess
 
-    def player_of(sess: Session) -> Player:
-        if sess.player is None:
-            sess.player = factory(sess.strength)
-        return sess.player
+    def the_player() -> Player:
+        """The one player of every game (built on first use)."""
+        with bot_lock:
+            if not bot:
+                bot.append(load())
+            return bot[0]
 
     def bot_name() -> str:
-        if "name" not in info_cache:
-            player = factory(Strength(visits=1))
-            info_cache["name"] = str(getattr(player, "name", type(player).__name__))
-            info_cache["analysis"] = can_analyze(player)
-        return info_cache["name"]
+        p = the_player()
+        return str(getattr(p, "name", type(p).__name__))
 
     # -- game state as JSON --------------------------------------------------------------------------
     def state(sess: Session) -> dict[str, Any]:
@@ -263,8 +274,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             "setup": [{"color": COLOR_NAME[c], "vertex": to_gtp(p, size), "point": p} for c, p in rec.setup],
             "boards": sess.boards, "captures": sess.captures, "ply": len(rec.moves),
             "to_move": COLOR_NAME[game.to_move], "over": rec.result is not None, "result": rec.result,
-            "bot_to_move": bot_to_move, "analysis": bool(info_cache["analysis"]) if sess.player is None
-            else can_analyze(sess.player), "bot": name,
+            "bot_to_move": bot_to_move, "analysis": can_analyze(the_player()), "bot": name,
             "evals": [{"ply": e.ply, "winrate": e.winrate, "score_lead": e.score_lead, "visits": e.visits}
                       for e in store.evals(rec.id, len(rec.moves))],
             "dead": [to_gtp(p, size) for p in rec.dead], "score": None, "territory": None,
@@ -296,8 +306,8 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
         """Two passes: mark dead stones from the ownership estimate (when there is one) and score."""
         rec, game = sess.rec, sess.game
         mask = np.zeros(rec.size * rec.size, np.bool_)
-        player = player_of(sess)
-        if can_analyze(player):
+        player = the_player()
+        if game.rules.scoring == "area_dead_removed" and can_analyze(player):
             try:
                 analysis = player.analyze(game.copy(), SearchLimits(visits=min(sess.strength.visits or 64, 200)))
             except Exception:  # scoring must not fail because the analysis did
@@ -335,7 +345,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
     def info() -> dict[str, Any]:
         """The bot behind the page and whether it can analyse."""
         name = bot_name()
-        return {"bot": name, "analysis": info_cache["analysis"], "model": model}
+        return {"bot": name, "analysis": can_analyze(the_player()), "model": model, "scoring": scoring}
 
     @app.post("/api/games")
     def new_game(body: NewGameIn) -> dict[str, Any]:
@@ -395,10 +405,11 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             if sess.game.to_move == rec.human:
                 raise HTTPException(409, "it is your turn, not the bot's")
             check_ply(sess, body.ply if body else None)
-            player = player_of(sess)
+            player = the_player()
             color = sess.game.to_move
+            strength = sess.strength
             try:
-                move = int(player.genmove(sess.game.copy()))
+                move = int(player.genmove(sess.game.copy(), strength.limits, temperature=strength.temperature))
             except Exception as exc:  # report the bot's failure, keep the game
                 raise HTTPException(503, f"the bot failed to move: {exc}") from exc
             if move == RESIGN:
@@ -428,7 +439,7 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
                 rec.moves.pop()
             rec.moves.pop()
             rec.result, rec.dead = None, []
-            sess.game = build_game(rec, len(rec.moves))
+            sess.game = build_game(rec, len(rec.moves), scoring)
             del sess.boards[len(rec.moves) + 1:]
             del sess.captures[len(rec.moves) + 1:]
             store.drop_evals_after(rec.id, len(rec.moves))
@@ -479,10 +490,10 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
             ply = len(rec.moves) if body.ply is None else body.ply
             if ply > len(rec.moves):
                 raise HTTPException(400, f"ply {ply} is past the end of the game ({len(rec.moves)} moves)")
-            player = player_of(sess)
+            player = the_player()
             if not can_analyze(player):
                 raise HTTPException(409, "analysis needs a model: this bot cannot analyse")
-            game = build_game(rec, ply)
+            game = build_game(rec, ply, scoring)
             visits = body.visits or sess.strength.visits or DEFAULT_ANALYSIS_VISITS
             try:
                 analysis = player.analyze(game, SearchLimits(visits=visits))
@@ -503,8 +514,8 @@ def create_app(player_factory: PlayerFactory | None = None, db_path: str | Path 
     @app.post("/api/games/import")
     def import_sgf(body: ImportIn) -> dict[str, Any]:
         """Load an SGF game record for review (step through it, analyse each position)."""
-        rec = sgf_to_record(body.sgf)
-        return state(add_session(rec))
+        rec, warnings = sgf_to_record(body.sgf)
+        return {**state(add_session(rec)), "warnings": warnings}
 
     return app
 
@@ -520,14 +531,18 @@ def record_to_sgf(rec: GameRecord, game: Game) -> str:
                        rules=rec.rules, extra={"DT": date})
 
 
-def sgf_to_record(text: str) -> GameRecord:
-    """A review record of an SGF file; raises HTTPException(400) on a bad file."""
+def sgf_to_record(text: str) -> tuple[GameRecord, list[str]]:
+    """A review record of an SGF file and the reader's warnings; raises HTTPException(400)
+    with the reader's message on a bad file. A record that sets up stones after its first
+    move is reviewed from its last setup position (the replayed game's setup and moves)."""
     try:
         loaded = load_sgf(text)
     except (SgfError, IllegalMove, CoordError, ValueError) as exc:
-        raise HTTPException(400, f"cannot read this SGF: {exc}") from exc
+        raise HTTPException(400, f"cannot load file: {exc}") from exc
     names = {k: v for k, v in (("black", loaded.black), ("white", loaded.white)) if v}
+    game = loaded.game
+    first = game.moves[0][0] if game.moves else game.to_move
     return GameRecord(id=secrets.token_urlsafe(16), size=loaded.size, komi=float(loaded.komi), human=0,
-                      mode="review", handicap=loaded.handicap, setup=[(int(c), int(p)) for c, p in loaded.setup],
-                      moves=[(int(c), int(m)) for c, m in loaded.moves], result=loaded.result or None, names=names,
-                      rules=loaded.rules or "Chinese", first=loaded.first_to_move)
+                      mode="review", handicap=loaded.handicap, setup=[(int(c), int(p)) for c, p in game.setup],
+                      moves=[(int(c), int(m)) for c, m in game.moves], result=loaded.result or None, names=names,
+                      rules=loaded.rules or "Chinese", first=first), list(loaded.warnings)

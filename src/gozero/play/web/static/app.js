@@ -468,8 +468,10 @@ async function loadSgf(ev) {
   const text = await file.text();
   ev.target.value = "";
   await act(async () => {
-    setGame(await api("/api/games/import", {sgf: text}));
+    const st = await api("/api/games/import", {sgf: text});
+    setGame(st);
     ui.view = 0;
+    if (st.warnings && st.warnings.length) say(`${file.name}: ${st.warnings.join("; ")}`);
   });
 }
 
