@@ -198,25 +198,36 @@ class SelfPlay:
                 slot.policy.append(res.policy_target[b].astype(np.float16))
                 slot.to_move.append(g.to_move)
                 self._record_signals(slot, g, res, b, float(temps[b]))
-            # resignation
-            v = float(res.root_q[b])
-            slot.low_streak = slot.low_streak + 1 if v < cfg.resign_threshold else 0
-            if slot.low_streak >= cfg.resign_consecutive and len(g.moves) > self.nn // 4:
-                if slot.no_resign:
-                    if not slot.would_resign_color:
-                        slot.would_resign_color = g.to_move
-                else:
-                    slot.resigned_color = g.to_move
-                    finished.append(self._finish(b))
-                    continue
-            action = int(res.action[b])
-            g.play(action)
-            self._last_action[b] = action
-            self.stats.moves += 1
-            if g.is_over and self.rules.scoring == "area_dead_removed":
-                ended.append(b)
-            elif g.is_over or len(g.moves) >= self.max_moves:
+            self._resign_or_play(b, float(res.root_q[b]), int(res.action[b]), ended, finished)
+        return self._end_step(ended, finished, stop_new_games, t0)
+
+    def _resign_or_play(self, b: int, value: float, action: int, ended: list[int], finished: list[dict]) -> None:
+        """Game ``b`` resigns on ``value`` (its search or network value for the side to move)
+        or plays ``action``; a game that ends is finished now or, ended by two passes under
+        area_dead_removed, listed in ``ended`` for its count."""
+        cfg = self.cfg
+        slot = self.slots[b]
+        g = slot.game
+        slot.low_streak = slot.low_streak + 1 if value < cfg.resign_threshold else 0
+        if slot.low_streak >= cfg.resign_consecutive and len(g.moves) > self.nn // 4:
+            if slot.no_resign:
+                if not slot.would_resign_color:
+                    slot.would_resign_color = g.to_move
+            else:
+                slot.resigned_color = g.to_move
                 finished.append(self._finish(b))
+                return
+        g.play(action)
+        self._last_action[b] = action
+        self.stats.moves += 1
+        if g.is_over and self.rules.scoring == "area_dead_removed":
+            ended.append(b)
+        elif g.is_over or len(g.moves) >= self.max_moves:
+            finished.append(self._finish(b))
+
+    def _end_step(self, ended: list[int], finished: list[dict], stop_new_games: bool, t0: float) -> list[dict]:
+        """Count the games ended by two passes, refill the free slots, and return the
+        games this step finished."""
         self._finish_counted(ended, finished)
         for b in range(self.B):
             if self.slots[b] is None and not stop_new_games:
@@ -256,7 +267,6 @@ class SelfPlay:
     def _policy_step(self, live: list[int], stop_new_games: bool, t0: float) -> list[dict]:
         """acting = policy: one network call for all live games, each move sampled from the
         network's policy over the legal moves (temperature 1); every position is recorded."""
-        cfg = self.cfg
         n = len(live)
         planes = np.zeros((n, NUM_PLANES, self.nn), np.uint8)
         glob = np.zeros((n, NUM_GLOBALS), np.float32)
@@ -289,30 +299,8 @@ class SelfPlay:
             sig["search_q"].append(np.full(self.nn + 1, np.nan, np.float16))
             sig["move_index"].append(len(g.moves))
             sig["net_version"].append(self.net_version)
-            v = float(out.value[i])
-            slot.low_streak = slot.low_streak + 1 if v < cfg.resign_threshold else 0
-            if slot.low_streak >= cfg.resign_consecutive and len(g.moves) > self.nn // 4:
-                if slot.no_resign:
-                    if not slot.would_resign_color:
-                        slot.would_resign_color = g.to_move
-                else:
-                    slot.resigned_color = g.to_move
-                    finished.append(self._finish(b))
-                    continue
-            g.play(a)
-            self._last_action[b] = a
-            self.stats.moves += 1
-            if g.is_over and self.rules.scoring == "area_dead_removed":
-                ended.append(b)
-            elif g.is_over or len(g.moves) >= self.max_moves:
-                finished.append(self._finish(b))
-        self._finish_counted(ended, finished)
-        for b in range(self.B):
-            if self.slots[b] is None and not stop_new_games:
-                self.slots[b] = self._new_slot()
-                self._fresh[b] = True
-        self.stats.seconds += time.perf_counter() - t0
-        return finished
+            self._resign_or_play(b, float(out.value[i]), a, ended, finished)
+        return self._end_step(ended, finished, stop_new_games, t0)
 
     def _finish(self, b: int, dead: np.ndarray | None = None) -> dict:
         slot = self.slots[b]
