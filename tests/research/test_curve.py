@@ -75,7 +75,13 @@ def test_a_runs_curve_is_rated_once_per_point_kept_small_and_committed(tmp_path,
 
     assert rate_curve(exp, tmp_path / "long-run", [first_point]) == []  # every point has its row: resumable
     assert len(Ledger(folder).rows()) == 2
+    # keep="final": only the run's last snapshot is copied; the others are rated where they are
+    again = rate_curve(exp, tmp_path / "long-run", [snaps[0].cpu_seconds], label="again", keep="final")
+    assert [r["init"] for r in again] == [str(Path("..") / "long-run" / "checkpoints" / snaps[0].path.name),
+                                         str(Path("experiments/2026-01-01-bench-test/snapshots/again")
+                                             / snaps[-1].path.name)]
+    assert sorted(p.name for p in (folder / "snapshots" / "again").iterdir()) == [snaps[-1].path.name]
     out = write_report(exp)
     text = Path(out["markdown"]).read_text()
-    assert "## Curve: long-run" in text and "curve 2" in text
+    assert "## Curve: long-run" in text and "## Curve: again" in text and "curve 4" in text
     assert "| 0 |" not in text.split("## Keep / discard history")[1].split("##")[0]  # curve rows are no sequence

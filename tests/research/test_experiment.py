@@ -37,6 +37,26 @@ def test_new_experiment_writes_a_folder_that_loads(tmp_path):
         new_experiment("LR: warm-up?", "tiny", tmp_path, date="2026-02-03")
 
 
+def test_an_experiment_can_start_from_a_config_file(tmp_path):
+    base = tmp_path / "study.toml"
+    from gozero.train.config import load_config, to_toml
+
+    base.write_text(to_toml(load_config(preset="tiny", overrides=["game.size=6", "net.blocks=2", "train.lr=0.0042"])))
+    folder = new_experiment("from a file", str(base), tmp_path / "exps", budget=30, members=["random"],
+                            date="2026-02-03")
+    assert (folder / "study.toml").read_text() == base.read_text()  # copied: the folder stands alone
+    base.unlink()
+    exp = load_experiment(folder)
+    cfg = exp.config(["train.lr=0.001"])
+    assert exp.preset == "study.toml" and cfg.game.size == 6 and cfg.net.blocks == 2 and cfg.train.lr == 0.001
+    assert exp.panel.size == 6
+    (folder / "study.toml").unlink()
+    with pytest.raises(FileNotFoundError, match="study.toml"):
+        load_experiment(folder)
+    with pytest.raises(FileNotFoundError, match="no such config file"):
+        new_experiment("other", str(tmp_path / "missing.toml"), tmp_path / "exps")
+
+
 def test_bad_experiment_files_are_clear_errors(tmp_path):
     folder = new_experiment("x", "tiny", tmp_path, members=["random"])
     toml = folder / "experiment.toml"

@@ -38,7 +38,8 @@ def _console():
 @research_app.command("new")
 def new_cmd(
     name: str = typer.Argument(..., help="the experiment's name (the folder is experiments/<date>-<slug>)"),
-    from_: str = typer.Option("tiny", "--from", help="training preset every run starts from"),
+    from_: str = typer.Option("tiny", "--from", help="training preset every run starts from, or a config .toml "
+                              "file (copied into the folder)"),
     size: int = typer.Option(0, help="board size (0: the preset's); 7 uses the shipped 7x7 anchor networks"),
     komi: float | None = typer.Option(None, help="komi (default: the preset's; 9 on 7x7)"),
     budget: str = typer.Option("10m", help="training CPU budget of every run (20s, 5m, 1h)"),
@@ -172,6 +173,8 @@ def curve_cmd(
     label: str | None = typer.Option(None, help="the curve's name (default: the run folder's name); snapshots are "
                                      "kept in EXP/snapshots/LABEL/"),
     set_: list[str] = typer.Option([], "--set", help="a search key for the rated network: search.key=value"),
+    keep: str = typer.Option("all", help="rated snapshots copied (fp16) into EXP/snapshots/LABEL/: all, or final "
+                             "(the run's last; the others are rated in the run folder)"),
     commit: bool = typer.Option(False, "--commit", help="git-commit each new row with its snapshot as it arrives"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the snapshots that would be rated, rate none"),
     backend: str = typer.Option("local", help="where the ratings run"),
@@ -201,7 +204,7 @@ def curve_cmd(
                 bar.console.print(_row_line(row))
 
         try:
-            rows = rate_curve(exp, run, pts, label=label, final=final, overrides=list(set_), commit=commit,
+            rows = rate_curve(exp, run, pts, label=label, final=final, overrides=list(set_), commit=commit, keep=keep,
                               backend=backend, on_row=on_row, dry_run=dry_run,
                               progress=lambda s: bar.update(task, description=s))
         except (ValueError, OSError, subprocess.SubprocessError) as exc:

@@ -3,8 +3,10 @@
 A long run (``gozero train`` under ``run.max_cpu_seconds``, over any number of sessions)
 writes a snapshot per generation carrying the CPU seconds the run had used
 (``cpu_seconds``). `curve_points` picks, for each point of CPU time, the last snapshot at or
-before it; `rate_curve` copies each pick into ``EXP/snapshots/<label>/`` as a half-precision
-model file (small enough to commit, so anyone can re-rate it from a clone) and rates it like
+before it; `rate_curve` copies each pick (``keep="all"``, or only the run's last one with
+``keep="final"``) into ``EXP/snapshots/<label>/`` as a half-precision model file (small
+enough to commit, so anyone can re-rate it from a clone; the others are rated where the run
+keeps them) and rates it like
 ``gozero research run EXP --budget 0 --init SNAPSHOT``: one ledger row per point, status
 ``curve``, its ``cpu_s`` the snapshot's training CPU seconds. A point whose snapshot already
 has a row is skipped, so the same command resumes after a stop and extends the curve as the
@@ -108,33 +110,37 @@ def _git_commit(exp: Experiment, files: list[Path], message: str) -> None:
 def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label: str | None = None,
                final: bool = True, overrides: list[str] | None = None, commit: bool = False, backend: str = "local",
                on_row: Callable[[dict], None] | None = None, progress: Callable[[str], None] | None = None,
-               dry_run: bool = False) -> list[dict]:
+               dry_run: bool = False, keep: str = "all") -> list[dict]:
     """Rate the run's snapshots at ``points`` (CPU seconds) that have no row yet; returns the
     new rows (with ``dry_run``, the rows it would rate, unrated)."""
     from gozero.train.loop import export_model
 
     run_dir = Path(run_dir)
     label = label or run_dir.resolve().name
-    if not label or "/" in label or label.startswith("."):
+    if not label or "/" in label or ":" in label or label.startswith("."):
         raise ValueError(f"bad curve label {label!r}")
     if commit and not dry_run:
         subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--git-dir"], capture_output=True, check=True)
-    picks = curve_points(run_snapshots(run_dir), points, final)
+    if keep not in ("all", "final"):
+        raise ValueError(f"keep must be 'all' or 'final', not {keep!r}")
+    snaps = run_snapshots(run_dir)
+    picks = curve_points(snaps, points, final)
     ledger = Ledger(exp.dir)
     done = {r["init"] for r in ledger.rows() if r["status"] in ("curve", "keep", "discard")}
     keep_dir = exp.dir / "snapshots" / label
     rows = []
     for point, snap in picks:
-        kept = keep_dir / snap.path.name
+        copy = keep == "all" or snap.path == snaps[-1].path
+        kept = keep_dir / snap.path.name if copy else snap.path
         init = _relative(kept)
-        if init in done or str(kept.resolve()) in done:
+        if init in done or str(kept.resolve()) in done or _relative(keep_dir / snap.path.name) in done:
             continue
         desc = f"curve {label}: {snap.cpu_seconds / 3600:.2f} CPU-hours (point {point:g} s), step {snap.step}"
         if dry_run:
             rows.append({"init": init, "cpu_s": snap.cpu_seconds, "step": snap.step, "description": desc})
             continue
-        keep_dir.mkdir(parents=True, exist_ok=True)
-        if not kept.is_file():
+        if copy and not kept.is_file():
+            keep_dir.mkdir(parents=True, exist_ok=True)
             export_model(snap.path, kept, half=True, source=f"{label}/{snap.path.name}")
         if progress is not None:
             progress(f"rating {label} at {snap.cpu_seconds / 3600:.2f} CPU-hours")
@@ -148,7 +154,7 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
             on_row(row)
         if commit:
             elo = "-" if row["elo"] is None else f"{row['elo']:.0f} [{row['elo_low']:.0f}, {row['elo_high']:.0f}]"
-            _git_commit(exp, [ledger.tsv_path, ledger.db_path, kept],
+            _git_commit(exp, [ledger.tsv_path, ledger.db_path] + ([kept] if copy else []),
                         f"{exp.dir.name}: curve {label} at {snap.cpu_seconds / 3600:.2f} CPU-hours: Elo {elo}")
     return rows
 

@@ -130,7 +130,7 @@ class Experiment:
 
     def config(self, extra: list[str] | None = None) -> RunConfig:
         """The training config of a run: preset, experiment overrides, then ``extra``."""
-        return load_config(preset=self.preset, overrides=self.override_list(extra))
+        return _base_config(self.dir, self.preset, self.override_list(extra))
 
     def panel_for_rating(self, games: int | None = None) -> PanelConfig:
         return self.panel if games is None else replace(self.panel, games=games)
@@ -144,6 +144,18 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return repr(v)
+
+
+def _base_config(folder: Path, preset: str, overrides: list[str]) -> RunConfig:
+    """A preset by name, or a TOML config file of the experiment (``preset = "base.toml"``,
+    relative to its folder), then the overrides."""
+    if preset.endswith(".toml"):
+        file = folder / preset
+        if not file.is_file():
+            raise FileNotFoundError(f"{folder / 'experiment.toml'}: preset file {file} does not exist")
+        return load_config(file=file, overrides=overrides)
+    preset_text(preset)
+    return load_config(preset=preset, overrides=overrides)
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -173,8 +185,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for key, value in overrides.items():
         parse_override(f"{key}={_toml_value(value)}")
     preset = exp.get("preset", "tiny")
-    preset_text(preset)
-    cfg = load_config(preset=preset, overrides=[f"{k}={_toml_value(v)}" for k, v in overrides.items()])
+    cfg = _base_config(path, preset, [f"{k}={_toml_value(v)}" for k, v in overrides.items()])
     pan = dict(data.get("panel", {}))
     pan["members"] = tuple(pan.get("members", ("random",)))
     known = set(PanelConfig.__dataclass_fields__) - {"size", "komi", "max_moves_factor"}
@@ -185,8 +196,8 @@ def load_experiment(path: str | Path) -> Experiment:
     space = [Param.parse(k, v) for k, v in data.get("search_space", {}).items()]
     for p in space:
         probe = p.choices[0] if p.choices else p.low
-        load_config(preset=preset, overrides=[f"{k}={_toml_value(v)}" for k, v in overrides.items()]
-                    + [f"{p.key}={_toml_value(probe)}"])
+        _base_config(path, preset, [f"{k}={_toml_value(v)}" for k, v in overrides.items()]
+                     + [f"{p.key}={_toml_value(probe)}"])
     sweep = data.get("sweep", {})
     fractions = tuple(float(f) for f in sweep.get("prune_fractions", [0.5]))
     if any(not 0 < f < 1 for f in fractions):
@@ -267,13 +278,20 @@ def new_experiment(name: str, preset: str = "tiny", root: Path = EXPERIMENTS_DIR
     engines installed here now; fixed from then on)."""
     from .ledger import Ledger
 
-    preset_text(preset)
+    src_file = Path(preset) if preset.endswith(".toml") else None  # a config file: copied into the folder
+    if src_file is not None:
+        if not src_file.is_file():
+            raise FileNotFoundError(f"--from {src_file}: no such config file")
+        base = load_config(file=src_file)
+        preset = src_file.name
+    else:
+        preset_text(preset)
+        base = load_config(preset=preset)
     slug = slugify(name)
     date = date or time.strftime("%Y-%m-%d")
     folder = Path(root) / f"{date}-{slug}"
     if folder.exists():
         raise FileExistsError(f"{folder} exists already")
-    base = load_config(preset=preset)
     size = size or base.game.size
     if komi is None:
         komi = 9.0 if size == 7 and base.game.size != 7 else base.game.komi
@@ -294,7 +312,7 @@ def new_experiment(name: str, preset: str = "tiny", root: Path = EXPERIMENTS_DIR
 
 [experiment]
 name = {json.dumps(name)}    # the experiment's name (the folder is <date>-<slug>)
-preset = {json.dumps(preset)}    # training preset every run starts from (gozero/presets/PRESET.toml)
+preset = {json.dumps(preset)}    # training preset (gozero/presets/PRESET.toml) or a .toml file in this folder
 created = {json.dumps(date)}    # creation date
 
 [budget]
@@ -330,6 +348,8 @@ prune_games = 4    # games against each member at those intermediate ratings
 """
     folder.mkdir(parents=True)
     try:
+        if src_file is not None:
+            shutil.copyfile(src_file, folder / preset)
         (folder / "experiment.toml").write_text(text)
         exp = load_experiment(folder)
         (folder / "README.md").write_text(README_TEMPLATE.format(

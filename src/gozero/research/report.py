@@ -22,12 +22,21 @@ from .ledger import Ledger, rerun_command
 COLOURS = {"keep": "tab:green", "discard": "tab:gray", "pruned": "tab:orange", "crash": "tab:red"}
 
 
+def curve_label(row: dict) -> str:
+    """The curve a ``curve`` row belongs to: ``curve LABEL: ...`` in its description, else the
+    folder of its snapshot."""
+    desc = row.get("description") or ""
+    if desc.startswith("curve ") and ":" in desc:
+        return desc[6:desc.index(":")]
+    return Path(row["init"]).parent.name
+
+
 def curves(rows: list[dict]) -> dict[str, list[dict]]:
     """The ``curve`` rows by run (the folder of their snapshot), in CPU order."""
     out: dict[str, list[dict]] = {}
     for r in rows:
         if r["status"] == "curve" and _num(r.get("elo")):
-            out.setdefault(Path(r["init"]).parent.name, []).append(r)
+            out.setdefault(curve_label(r), []).append(r)
     return {k: sorted(v, key=lambda r: r["cpu_s"]) for k, v in out.items()}
 
 
