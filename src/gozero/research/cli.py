@@ -170,11 +170,12 @@ def curve_cmd(
     doubling: str = typer.Option("1m", help="without --points: rate at this CPU time, twice it, four times it, ... "
                                  "up to the run's last snapshot"),
     final: bool = typer.Option(True, help="rate the run's last snapshot too"),
+    final_only: bool = typer.Option(False, "--final-only", help="rate the run's last snapshot only"),
     label: str | None = typer.Option(None, help="the curve's name (default: the run folder's name); snapshots are "
                                      "kept in EXP/snapshots/LABEL/"),
     set_: list[str] = typer.Option([], "--set", help="a search key for the rated network: search.key=value"),
-    keep: str = typer.Option("all", help="rated snapshots copied (fp16) into EXP/snapshots/LABEL/: all, or final "
-                             "(the run's last; the others are rated in the run folder)"),
+    keep: str = typer.Option("all", help="rated snapshots copied (fp16) into EXP/snapshots/LABEL/: all, final "
+                             "(the run's last) or none (the others are rated in the run folder)"),
     commit: bool = typer.Option(False, "--commit", help="git-commit each new row with its snapshot as it arrives"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the snapshots that would be rated, rate none"),
     backend: str = typer.Option("local", help="where the ratings run"),
@@ -191,7 +192,10 @@ def curve_cmd(
         snaps = run_snapshots(run)
         if not snaps:
             raise ValueError(f"{run} has no snapshots with a CPU clock yet (checkpoints/step_*.pt)")
-        pts = parse_points(points) if points else doubling_points(parse_budget(doubling), snaps[-1].cpu_seconds)
+        if final_only:
+            pts, final = [], True
+        else:
+            pts = parse_points(points) if points else doubling_points(parse_budget(doubling), snaps[-1].cpu_seconds)
         exp.config(list(set_))
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(exc) from exc

@@ -4,9 +4,9 @@ A long run (``gozero train`` under ``run.max_cpu_seconds``, over any number of s
 writes a snapshot per generation carrying the CPU seconds the run had used
 (``cpu_seconds``). `curve_points` picks, for each point of CPU time, the last snapshot at or
 before it; `rate_curve` copies each pick (``keep="all"``, or only the run's last one with
-``keep="final"``) into ``EXP/snapshots/<label>/`` as a half-precision model file (small
-enough to commit, so anyone can re-rate it from a clone; the others are rated where the run
-keeps them) and rates it like
+``keep="final"``, or none) into ``EXP/snapshots/<label>/`` as a half-precision model file
+(small enough to commit, so anyone can re-rate it from a clone; the others are rated where
+the run keeps them) and rates it like
 ``gozero research run EXP --budget 0 --init SNAPSHOT``: one ledger row per point, status
 ``curve``, its ``cpu_s`` the snapshot's training CPU seconds. A point whose snapshot already
 has a row is skipped, so the same command resumes after a stop and extends the curve as the
@@ -121,8 +121,8 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
         raise ValueError(f"bad curve label {label!r}")
     if commit and not dry_run:
         subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--git-dir"], capture_output=True, check=True)
-    if keep not in ("all", "final"):
-        raise ValueError(f"keep must be 'all' or 'final', not {keep!r}")
+    if keep not in ("all", "final", "none"):
+        raise ValueError(f"keep must be 'all', 'final' or 'none', not {keep!r}")
     snaps = run_snapshots(run_dir)
     picks = curve_points(snaps, points, final)
     ledger = Ledger(exp.dir)
@@ -130,7 +130,7 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
     keep_dir = exp.dir / "snapshots" / label
     rows = []
     for point, snap in picks:
-        copy = keep == "all" or snap.path == snaps[-1].path
+        copy = keep == "all" or (keep == "final" and snap.path == snaps[-1].path)
         kept = keep_dir / snap.path.name if copy else snap.path
         init = _relative(kept)
         if init in done or str(kept.resolve()) in done or _relative(keep_dir / snap.path.name) in done:

@@ -1,0 +1,194 @@
+"""The pg-vs-search study, stage by stage, on the research bench: train every run of a stage
+under its CPU budget (resuming a run left by a stop), then rate it on the stage's panel with
+``gozero research curve`` (one ledger row per rated checkpoint). Idempotent: run it again
+after any stop and it goes on where it was; two copies at once (one per core) take different
+runs (a lock file per run).
+
+    python experiments/pg-vs-search/study.py status
+    taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
+    taskset -c 1 nice python experiments/pg-vs-search/study.py main [--arms A5] [--seeds 0,1,2] [--commit]
+    python experiments/pg-vs-search/study.py frozen          the pilot's winners, per arm
+
+The arms, grids, seeds, budgets and checkpoint fractions are the ones pre-registered in
+README.md; the pilot's winners are read from the pilot ledger (highest Elo on the pilot
+panel, ties to the first listed configuration), and a main run of an arm waits until its
+pilot is complete. ``--commit`` commits each ledger row (and each run's final snapshot) as
+it arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BASE = HERE / "base.toml"
+PILOT = HERE / "pilot"  # the pilot's experiment folder (its own panel and ledger)
+RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and final snapshots are committed)
+
+# arm -> (name, overrides); README.md "Arms"
+ARMS: dict[str, tuple[str, list[str]]] = {
+    "A1": ("reinforce", ["selfplay.acting=\"policy\"", "train.policy_loss=\"reinforce\"", "train.sample_reuse=1.0",
+                         "train.window_min=8192", "train.window_max=8192"]),
+    "A2": ("ppo", ["selfplay.acting=\"policy\"", "train.policy_loss=\"ppo\"", "train.sample_reuse=1.0",
+                   "train.window_min=8192", "train.window_max=8192"]),
+    "A3": ("onehot", ["train.policy_loss=\"onehot\""]),
+    "A4": ("puct", ["search.algorithm=\"puct\""]),
+    "A5": ("gumbel", []),
+    "A6": ("pg_q", ["train.policy_loss=\"pg_q\""]),
+    "A7": ("reanalyse", ["train.reanalyse_fraction=0.25", "train.reanalyse_simulations=16"]),
+}
+CORE, OPTIONAL = ("A1", "A2", "A3", "A4", "A5"), ("A6", "A7")
+
+_LR = ["train.lr=0.002", "train.lr=0.0005"]
+# arm -> the pilot's 2 x 2 grid, in the order listed in README.md "Pilot" (ties go to the first)
+GRIDS: dict[str, list[list[str]]] = {
+    "A1": [[lr, ent] for lr in _LR for ent in ("train.entropy_coef=0.01", "train.entropy_coef=0.001")],
+    "A2": [[lr, *ge] for lr in _LR for ge in (["train.gae_lambda=1.0", "train.ppo_epochs=4"],
+                                               ["train.gae_lambda=0.95", "train.ppo_epochs=2"])],
+    **{a: [[lr, reuse] for lr in _LR for reuse in ("train.sample_reuse=2.0", "train.sample_reuse=4.0")]
+       for a in ("A3", "A4", "A5")},
+    "A6": [[lr, ent] for lr in _LR for ent in ("train.entropy_coef=0.01", "train.entropy_coef=0.001")],
+    "A7": [[lr, frac] for lr in _LR for frac in ("train.reanalyse_fraction=0.25", "train.reanalyse_fraction=0.5")],
+}
+PILOT_SEED, PILOT_BUDGET = 100, 900.0  # 0.25 CPU-hour
+MAIN_SEEDS, MAIN_BUDGET = (0, 1, 2), 3600.0  # 1 CPU-hour
+FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)  # and the run's last checkpoint
+
+
+def gozero(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gozero.cli", *args]
+
+
+def _ledger_rows(folder: Path) -> list[dict]:
+    from gozero.research.ledger import Ledger
+
+    return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
+
+
+def _label(stage: str, arm: str, index: int) -> str:
+    return f"{arm}-c{index}" if stage == "pilot" else f"{arm}-s{index}"
+
+
+def pilot_winner(arm: str) -> tuple[int, dict] | None:
+    """(grid index, row) of the arm's best pilot configuration, once all of them are rated."""
+    rows = {r["description"].split(":")[0][6:]: r for r in _ledger_rows(PILOT)
+            if r["status"] == "curve" and r["elo"] is not None}
+    got = [rows.get(_label("pilot", arm, k)) for k in range(len(GRIDS[arm]))]
+    if any(r is None for r in got):
+        return None
+    best = max(range(len(got)), key=lambda k: (got[k]["elo"], -k))
+    return best, got[best]
+
+
+def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
+    out = []
+    for arm in arms:
+        name, over = ARMS[arm]
+        if stage == "pilot":
+            for k, grid in enumerate(GRIDS[arm]):
+                out.append({"label": _label(stage, arm, k), "arm": arm, "overrides": over + grid, "seed": PILOT_SEED,
+                            "budget": PILOT_BUDGET, "exp": PILOT, "points": []})
+        else:
+            won = pilot_winner(arm)
+            if won is None:
+                print(f"{arm}: its pilot is not complete; main runs wait", file=sys.stderr)
+                continue
+            for s in seeds:
+                out.append({"label": _label(stage, arm, s), "arm": arm, "overrides": over + GRIDS[arm][won[0]],
+                            "seed": s, "budget": MAIN_BUDGET, "exp": HERE,
+                            "points": [f * MAIN_BUDGET for f in FRACTIONS]})
+    return out
+
+
+def _trained(run: Path, budget: float) -> bool:
+    import torch
+
+    latest = run / "checkpoints" / "latest.pt"
+    if not latest.is_file():
+        return False
+    return float(torch.load(latest, map_location="cpu", weights_only=False).get("cpu_seconds", 0.0)) >= budget
+
+
+def run_job(job: dict, commit: bool) -> None:
+    run = RUNS / job["label"]
+    budget = job["budget"]
+    if not _trained(run, budget):
+        if (run / "checkpoints" / "latest.pt").is_file():
+            argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
+        else:
+            from gozero.research.experiment import load_experiment
+            from gozero.train.config import to_toml
+
+            cfg = load_experiment(job["exp"]).config(job["overrides"] + [f"run.seed={job['seed']}",
+                                                                          f"run.max_cpu_seconds={budget}"])
+            conf = RUNS / f"{job['label']}.toml"  # base.toml + the experiment's overrides + the arm's
+            conf.write_text(to_toml(cfg))
+            argv = gozero("train", "--config", str(conf), "--run-dir", str(run))
+        print(f"[study] {job['label']}: training to {budget:g} CPU s", file=sys.stderr, flush=True)
+        with open(RUNS / f"{job['label']}.log", "a") as log:
+            rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+        if rc != 0 or not _trained(run, budget):
+            print(f"[study] {job['label']}: training stopped (exit {rc}); see {RUNS / job['label']}.log",
+                  file=sys.stderr)
+            return
+    keep = "final" if job["points"] else "none"  # main runs keep their final network; the pilot keeps none
+    argv = gozero("research", "curve", str(job["exp"]), str(run), "--label", job["label"], "--keep", keep)
+    if job["points"]:
+        argv += ["--points", ",".join(f"{p:g}" for p in job["points"])]
+    else:
+        argv.append("--final-only")  # the pilot: its last checkpoint only
+    if commit:
+        argv.append("--commit")
+    print(f"[study] {job['label']}: rating", file=sys.stderr, flush=True)
+    subprocess.run(argv, check=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=["pilot", "main", "status", "frozen"])
+    ap.add_argument("--arms", default=",".join(CORE), help="comma-separated arms (A1..A7)")
+    ap.add_argument("--seeds", default=",".join(map(str, MAIN_SEEDS)))
+    ap.add_argument("--commit", action="store_true", help="git-commit each ledger row as it arrives")
+    args = ap.parse_args()
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    for a in arms:
+        if a not in ARMS:
+            ap.error(f"unknown arm {a!r}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.stage == "frozen":
+        print(json.dumps({a: (None if (w := pilot_winner(a)) is None else
+                              {"config": w[0], "overrides": GRIDS[a][w[0]], "elo": w[1]["elo"]})
+                          for a in arms}, indent=1))
+        return
+    if args.stage == "status":
+        for stage in ("pilot", "main"):
+            for job in jobs(stage, arms, seeds):
+                rated = [r for r in _ledger_rows(job["exp"]) if r["description"].startswith(f"curve {job['label']}:")]
+                state = "rated" if rated and _trained(RUNS / job["label"], job["budget"]) else \
+                    "trained" if _trained(RUNS / job["label"], job["budget"]) else \
+                    "started" if (RUNS / job["label"]).exists() else "to do"
+                print(f"{stage:5s} {job['label']:8s} {state:8s} {len(rated)} rows")
+        return
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for job in jobs(args.stage, arms, seeds):
+        want = 1 if not job["points"] else len(job["points"]) + 1
+        done = [r for r in _ledger_rows(job["exp"]) if r["description"].startswith(f"curve {job['label']}:")]
+        if len(done) >= want:
+            continue
+        with open(RUNS / f".{job['label']}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # the other copy has it
+            run_job(job, args.commit)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
