@@ -148,8 +148,8 @@ def test_a_lost_task_and_a_crashing_trial_are_crash_rows_and_the_sweep_goes_on(l
 @needs_ray
 @pytest.mark.slow
 def test_a_two_trial_sweep_runs_both_at_once_and_records_here(local_ray, tmp_path):
-    folder = make_experiment(tmp_path, budget=8.0, space=SPACE)
-    r = CliRunner().invoke(app, ["research", "sweep", str(folder), "--trials", "2", "--budget", "8s", "--cluster",
+    folder = make_experiment(tmp_path, budget=6.0, space=SPACE)
+    r = CliRunner().invoke(app, ["research", "sweep", str(folder), "--trials", "2", "--budget", "6s", "--cluster",
                                  "local", "--json"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)
@@ -158,7 +158,7 @@ def test_a_two_trial_sweep_runs_both_at_once_and_records_here(local_ray, tmp_pat
     assert sorted(x["trial"] for x in ledger) == [0, 1]
     for row in ledger:
         assert row["status"] in ("keep", "discard"), row["description"]
-        assert row["elo_low"] <= row["elo"] <= row["elo_high"] and row["steps"] > 0 and 8.0 <= row["cpu_s"]
+        assert row["elo_low"] <= row["elo"] <= row["elo_high"] and row["steps"] > 0 and 6.0 <= row["cpu_s"]
         run = folder / "runs" / row["run_id"]
         assert row["log"] == f"runs/{row['run_id']}/run.log" and "[research]" not in (folder / row["log"]).read_text()
         assert json.loads((run / "spec.json").read_text())["exp_dir"] == str(folder)
