@@ -48,22 +48,17 @@ def _cluster_choice(cluster: str | None, backend: str) -> tuple[str, str | None]
     return "ray", name
 
 
-@contextlib.contextmanager
 def _cluster_session(cluster: str | None):
-    """One Ray connection for the whole command (its trials reuse it); exit 2 when there is none."""
+    """The command's one Ray connection (its trials reuse it), opened now; a context that does
+    nothing without --cluster. Exit 2 when the cluster cannot be reached."""
     if not cluster:
-        yield None
-        return
+        return contextlib.nullcontext()
     from gozero.train.cluster import ClusterError, ClusterSession
 
     try:
-        session = ClusterSession(cluster)
+        return ClusterSession(cluster)
     except (ClusterError, ValueError) as exc:
         raise _fail(exc) from exc
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 def _console():
@@ -142,8 +137,9 @@ def run_cmd(
         raise _fail(exc) from exc
     spec = TrialSpec(str(exp.dir), seed=seed, budget=seconds, overrides=list(set_),
                      init=str(init.resolve()) if init else "", description=desc)
-    with _cluster_session(cluster), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                             console=_console(), disable=as_json, transient=True) as bar:
+    session = _cluster_session(cluster)
+    with session, Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
+                           disable=as_json, transient=True) as bar:
         task = bar.add_task(f"{spec.run_id}: starting", total=None)
         row = run_trial(spec, backend, progress=lambda s: bar.update(task, description=f"{spec.run_id}: {s}"))
     from .ledger import Ledger
@@ -192,8 +188,9 @@ def sweep_cmd(
     except (ValueError, FileNotFoundError, ClusterError) as exc:
         raise _fail(exc) from exc
     rows = []
-    with _cluster_session(cluster), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                             TimeElapsedColumn(), console=_console(), disable=as_json) as bar:
+    session = _cluster_session(cluster)
+    with session, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=_console(), disable=as_json) as bar:
         task = bar.add_task("sweep", total=trials)
 
         def on_row(row: dict, done: int) -> None:
