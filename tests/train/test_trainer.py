@@ -48,6 +48,7 @@ def test_replay_window_keeps_the_newest_positions_and_samples_shapes(tmp_path):
         b["score"][:] = i  # game number
         w.add_game(b, SIZE)
     win = ReplayWindow(tmp_path, SIZE, window_min=60, window_max=60, seed=0)
+    assert win.scan() == 200 and win.arrays is None  # counted, nothing loaded
     n = win.refresh()
     assert win.total_positions == 200 and 60 <= n < 60 + 50  # whole files, newest first
     assert win.arrays["score"].min() >= 5  # the oldest games left the window

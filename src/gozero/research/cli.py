@@ -4,6 +4,7 @@
     gozero research run EXP [--budget 10m] [--seed N] [--set k=v ...] [--init CKPT] [--desc TEXT]
     gozero research sweep EXP --trials N [--budget 5m]    Optuna TPE over [search_space]
     ... run/sweep --cluster local|auto|HOST:PORT           trials as Ray tasks, several at once
+    gozero research curve EXP RUN [--doubling 1m | --points 1m,2m] [--commit]   rate a run's snapshots
     gozero research ledger EXP                            the rows of results.tsv
     gozero research report EXP                            report.md + report.png
 
@@ -16,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import typer
 
-research_app = typer.Typer(help="Budgeted experiments rated on a frozen panel: new, run, sweep, ledger, report.",
+research_app = typer.Typer(help="Budgeted experiments rated on a frozen panel: new, run, sweep, curve, ledger, report.",
                            no_args_is_help=True, add_completion=False)
 
 
@@ -206,6 +208,62 @@ def sweep_cmd(
                   on_progress=on_progress, cluster=cluster, parallel=parallel, trial_cpus=trial_cpus)
     if as_json:
         typer.echo(json.dumps(rows))
+
+
+@research_app.command("curve")
+def curve_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder (its panel rates the snapshots)"),
+    run: Path = typer.Argument(..., help="a training run folder (gozero train --run-dir RUN)"),
+    points: str | None = typer.Option(None, help="CPU times to rate at, comma-separated (1m,2m,4m or seconds)"),
+    doubling: str = typer.Option("1m", help="without --points: rate at this CPU time, twice it, four times it, ... "
+                                 "up to the run's last snapshot"),
+    final: bool = typer.Option(True, help="rate the run's last snapshot too"),
+    label: str | None = typer.Option(None, help="the curve's name (default: the run folder's name); snapshots are "
+                                     "kept in EXP/snapshots/LABEL/"),
+    set_: list[str] = typer.Option([], "--set", help="a search key for the rated network: search.key=value"),
+    commit: bool = typer.Option(False, "--commit", help="git-commit each new row with its snapshot as it arrives"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the snapshots that would be rated, rate none"),
+    backend: str = typer.Option("local", help="where the ratings run"),
+    as_json: bool = typer.Option(False, "--json", help="print the new rows as JSON"),
+) -> None:
+    """Rate a run's snapshots at points of CPU time (the last one at or before each); one ledger row each, resumable."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .curve import doubling_points, parse_points, rate_curve, run_snapshots
+    from .experiment import load_experiment, parse_budget
+
+    try:
+        exp = load_experiment(experiment)
+        snaps = run_snapshots(run)
+        if not snaps:
+            raise ValueError(f"{run} has no snapshots with a CPU clock yet (checkpoints/step_*.pt)")
+        pts = parse_points(points) if points else doubling_points(parse_budget(doubling), snaps[-1].cpu_seconds)
+        exp.config(list(set_))
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
+                  disable=as_json, transient=True) as bar:
+        task = bar.add_task("curve", total=None)
+
+        def on_row(row: dict) -> None:
+            if not as_json:
+                bar.console.print(_row_line(row))
+
+        try:
+            rows = rate_curve(exp, run, pts, label=label, final=final, overrides=list(set_), commit=commit,
+                              backend=backend, on_row=on_row, dry_run=dry_run,
+                              progress=lambda s: bar.update(task, description=s))
+        except (ValueError, OSError, subprocess.SubprocessError) as exc:
+            raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(rows))
+    elif dry_run:
+        for r in rows:
+            typer.echo(f"would rate {r['init']}: {r['description']}")
+    elif not rows:
+        typer.echo("every point already has a row")
+    if any(r.get("status") == "crash" for r in rows):
+        raise typer.Exit(1)
 
 
 @research_app.command("ledger")

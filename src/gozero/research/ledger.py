@@ -35,7 +35,7 @@ COLUMNS = (
     ("elo_low", "REAL"),  # 95 % interval
     ("elo_high", "REAL"),
     ("raw_elo", "REAL"),  # panel Elo of the raw network (policy only, no search)
-    ("status", "TEXT"),  # keep, discard, crash or pruned
+    ("status", "TEXT"),  # keep, discard, crash, pruned, or curve (a rated snapshot of a longer run)
     ("description", "TEXT"),
     ("overrides", "TEXT"),  # JSON list of section.key=value items of this run (beyond the experiment's)
     ("init", "TEXT"),  # checkpoint the run started from ('' = from zero)
@@ -47,7 +47,7 @@ COLUMNS = (
 NAMES = tuple(c for c, _ in COLUMNS)
 _QUOTED = ", ".join(f'"{c}"' for c in NAMES)
 _SCHEMA = ", ".join(f'"{c}" {t}' for c, t in COLUMNS)
-STATUSES = ("keep", "discard", "crash", "pruned")
+STATUSES = ("keep", "discard", "crash", "pruned", "curve")
 
 
 def _fmt(v) -> str:

@@ -1,11 +1,13 @@
 """`gozero research report`: an experiment's ledger as ``report.md`` and ``report.png``.
 
 The figure has three panels: the panel Elo of every run against the training CPU seconds it
-used (95 % intervals; kept, discarded, pruned and crashed runs told apart), the sweep's
+used (95 % intervals; kept, discarded, pruned and crashed runs told apart; the rated
+snapshots of a long run, status ``curve``, drawn as one line per run, searched and raw), the sweep's
 parameter importances (Optuna's PED-ANOVA evaluator, which needs no extra packages), and the
 keep/discard history in ledger order with the best kept Elo so far. The Markdown gives the
 best runs with their intervals and the commands that re-run them, the best trials with their
-parameters, the importances, the keep/discard sequence with its reasons, and the panel.
+parameters, the importances, each curve as a table (CPU-hours, Elo, raw Elo), the
+keep/discard sequence with its reasons, and the panel.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from .experiment import Experiment
 from .ledger import Ledger, rerun_command
 
 COLOURS = {"keep": "tab:green", "discard": "tab:gray", "pruned": "tab:orange", "crash": "tab:red"}
+
+
+def curves(rows: list[dict]) -> dict[str, list[dict]]:
+    """The ``curve`` rows by run (the folder of their snapshot), in CPU order."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["status"] == "curve" and _num(r.get("elo")):
+            out.setdefault(Path(r["init"]).parent.name, []).append(r)
+    return {k: sorted(v, key=lambda r: r["cpu_s"]) for k, v in out.items()}
 
 
 def _num(v) -> bool:
@@ -71,6 +82,17 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
             ax.errorbar([r["cpu_s"] for r in pts], [r["elo"] for r in pts],
                         yerr=[[r["elo"] - r["elo_low"] for r in pts], [r["elo_high"] - r["elo"] for r in pts]],
                         fmt="o", color=colour, label=status, capsize=3, alpha=0.8)
+    for k, (label, pts) in enumerate(curves(rows).items()):
+        colour = f"C{k % 10}"
+        ax.errorbar([r["cpu_s"] for r in pts], [r["elo"] for r in pts],
+                    yerr=[[r["elo"] - r["elo_low"] for r in pts], [r["elo_high"] - r["elo"] for r in pts]],
+                    fmt="-o", color=colour, label=label, capsize=3, alpha=0.9, markersize=4)
+        raw = [r for r in pts if _num(r["raw_elo"])]
+        if raw:
+            ax.plot([r["cpu_s"] for r in raw], [r["raw_elo"] for r in raw], "--", color=colour, alpha=0.6,
+                    label=f"{label} (raw)")
+    if len({r["cpu_s"] for r in rows if r["status"] == "curve" and r["cpu_s"] > 0}) > 2:
+        ax.set_xscale("log")
     ax.set_xlabel("training CPU seconds")
     ax.set_ylabel("panel Elo (95 % interval)")
     ax.set_title("Elo against CPU time, every run")
@@ -86,7 +108,7 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
     ax.set_title("parameter importances")
     ax = axes[2]
     best, xs, ys = None, [], []
-    for i, r in enumerate(rows):
+    for i, r in enumerate(r for r in rows if r["status"] != "curve"):
         if _num(r["elo"]):
             ax.plot(i, r["elo"], "o", color=COLOURS.get(r["status"], "k"))
         if r["status"] == "keep" and _num(r["elo"]):
@@ -117,7 +139,7 @@ def write_report(exp: Experiment) -> dict:
     md = exp.dir / "report.md"
     _figure(rows, imp, png)
     rated = sorted((r for r in rows if _num(r["elo"]) and r["status"] in ("keep", "discard")), key=lambda r: -r["elo"])
-    counts = ", ".join(f"{s} {sum(r['status'] == s for r in rows)}" for s in COLOURS)
+    counts = ", ".join(f"{s} {sum(r['status'] == s for r in rows)}" for s in (*COLOURS, "curve"))
     lines = [f"# Report: {exp.name}", "",
              f"{len(rows)} runs in the ledger ({counts})."
              f" Budget {exp.budget:g} CPU seconds per run unless a row says otherwise; panel: "
@@ -140,9 +162,15 @@ def write_report(exp: Experiment) -> dict:
     if imp:
         lines += ["", "## Parameter importances (PED-ANOVA)", ""]
         lines += [f"- {k}: {v:.2f}" for k, v in imp.items()]
+    for label, pts in curves(rows).items():
+        lines += ["", f"## Curve: {label}", "", "| CPU-hours | Elo | 95 % | raw Elo | steps | games | snapshot |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in pts:
+            lines.append(f"| {r['cpu_s'] / 3600:.2f} | {_f(r['elo'])} | [{_f(r['elo_low'])}, {_f(r['elo_high'])}] | "
+                         f"{_f(r['raw_elo'])} | {r['steps']} | {r['games']} | {r['init']} |")
     lines += ["", "## Keep / discard history", "", "| # | run | status | Elo | 95 % | description |",
               "|---|---|---|---|---|---|"]
-    for i, r in enumerate(rows):
+    for i, r in enumerate(r for r in rows if r["status"] != "curve"):
         lines.append(f"| {i} | {r['run_id']} | {r['status']} | {_f(r['elo'])} | [{_f(r['elo_low'])}, "
                      f"{_f(r['elo_high'])}] | {_cell(r['description'])} |")
     cal_path = exp.dir / "calibration.json"

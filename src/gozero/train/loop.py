@@ -61,7 +61,7 @@ def save_model_file(model: torch.nn.Module, net: NetConfig, path: Path, **meta) 
 
 
 BATCH_KEYS = ("bits_", "policy", "ppo_", "reanalyse_")  # per-batch stats written to RUN/batches.jsonl
-META_KEYS = ("step", "generation", "games", "positions", "hours", "source")
+META_KEYS = ("step", "generation", "games", "positions", "hours", "cpu_seconds", "source")
 
 
 def export_model(src: Path, dst: Path, half: bool = True, source: str | None = None) -> dict:
@@ -538,9 +538,8 @@ class TrainingRun:
             while self._budget_left(should_stop):
                 t0 = time.monotonic()
                 games0 = sum(w.get("games", 0) for w in read_worker_stats(self.dir))
-                while True:
-                    n_window = window.refresh(self.positions)
-                    if window.total_positions - seen >= cfg.run.generation_positions:
+                while True:  # poll the count only: loading the window every half second costs CPU
+                    if window.scan() - seen >= cfg.run.generation_positions:
                         break
                     self._report_workers(window.total_positions - seen, games0, time.monotonic() - t0)
                     if not any(p.is_alive() for p in procs):
@@ -549,6 +548,7 @@ class TrainingRun:
                         return
                     time.sleep(0.5)
                     self.seconds = start_seconds + (time.monotonic() - t_start)
+                n_window = window.refresh(self.positions)
                 t1 = time.monotonic()
                 new_pos = window.total_positions - seen
                 seen = window.total_positions

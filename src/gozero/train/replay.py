@@ -81,12 +81,7 @@ class ReplayWindow:
                 self._counts[path] = int(z["policy_weight"].shape[0])
         return self._counts[path]
 
-    def refresh(self, run_positions: int = 0) -> int:
-        """Re-scan the data on disk; returns the number of positions in the window.
-
-        ``run_positions``: positions the run has generated in all, when more than are on
-        disk (old shards pruned or left on another machine): the window's size follows the
-        run's history, not what happens to be kept."""
+    def _scan(self) -> list[Path]:
         files = []
         for p in self._files():
             try:
@@ -97,6 +92,21 @@ class ReplayWindow:
         live = set(files)
         self._counts = {p: n for p, n in self._counts.items() if p in live}
         self.total_positions = int(sum(self._counts[p] for p in files))
+        return files
+
+    def scan(self) -> int:
+        """Count the positions on disk without loading them (only files not seen before are
+        opened, for their length): ``total_positions``, cheap enough to poll."""
+        self._scan()
+        return self.total_positions
+
+    def refresh(self, run_positions: int = 0) -> int:
+        """Re-scan the data on disk; returns the number of positions in the window.
+
+        ``run_positions``: positions the run has generated in all, when more than are on
+        disk (old shards pruned or left on another machine): the window's size follows the
+        run's history, not what happens to be kept."""
+        files = self._scan()
         want = window_size(max(self.total_positions, run_positions), self.window_min, self.window_max, self.alpha,
                            self.beta)
         chosen: list[Path] = []
