@@ -13,20 +13,14 @@ its finished games, like a local one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import tempfile
 from concurrent.futures import Future
 from pathlib import Path
 
-from gozero.train.cluster import ClusterExecutor, require_ray
+from gozero.train.cluster import ClusterExecutor, fetch_shipped, ship_file
 
 from .engines import EngineSpec
 from .match import GameOutcome, GnuGoScorer, MatchSettings, play_game
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("GOZERO_CLUSTER_CACHE", Path.home() / ".cache" / "gozero" / "cluster"))
 
 
 def _localize(spec: EngineSpec, files: dict[str, tuple[str, list]]) -> EngineSpec:
@@ -34,13 +28,7 @@ def _localize(spec: EngineSpec, files: dict[str, tuple[str, list]]) -> EngineSpe
     path = spec.params.get("checkpoint") if spec.kind == "gozero" else None
     if not path or path not in files or Path(path).is_file():
         return spec
-    digest, ref = files[path]
-    local = _cache_dir() / f"{digest}.pt"
-    if not local.is_file():
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(require_ray().get(ref[0]))
-        os.replace(tmp, local)
+    local = fetch_shipped(files[path], ".pt")
     argv = tuple(str(local) if a == path else a for a in spec.argv)
     return dataclasses.replace(spec, argv=argv, params={**spec.params, "checkpoint": str(local)})
 
@@ -70,13 +58,11 @@ class ClusterGames:
         self.use_scorer = use_scorer
         self.info = game_info
         self.sgf_dir = Path(sgf_dir)
-        ray = require_ray()
         self.files: dict[str, tuple[str, list]] = {}
         for spec in specs:
             path = spec.params.get("checkpoint") if spec.kind == "gozero" else None
             if path and path not in self.files and Path(path).is_file():
-                data = Path(path).read_bytes()
-                self.files[path] = (hashlib.sha256(data).hexdigest()[:32], [ray.put(data)])
+                self.files[path] = ship_file(path)
 
     @property
     def slots(self) -> int:

@@ -3,6 +3,7 @@
     gozero research new NAME [--from PRESET] [--size N]   experiments/<date>-<slug>/
     gozero research run EXP [--budget 10m] [--seed N] [--set k=v ...] [--init CKPT] [--desc TEXT]
     gozero research sweep EXP --trials N [--budget 5m]    Optuna TPE over [search_space]
+    ... run/sweep --cluster local|auto|HOST:PORT           trials as Ray tasks, several at once
     gozero research curve EXP RUN [--doubling 1m | --points 1m,2m] [--commit]   rate a run's snapshots
     gozero research ledger EXP                            the rows of results.tsv
     gozero research report EXP                            report.md + report.png
@@ -13,6 +14,7 @@ JSON document on stdout instead of tables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -27,6 +29,38 @@ research_app = typer.Typer(help="Budgeted experiments rated on a frozen panel: n
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code)
+
+
+CLUSTER_HELP = ("run trials as Ray tasks: local (a Ray instance here), auto (the cluster this machine joined) or "
+                "HOST:PORT; rows and artefacts are written here (docs/cluster.md); implies --backend ray")
+BACKEND_HELP = "where trials run: local (processes here) or ray (--cluster, default local)"
+
+
+def _cluster_choice(cluster: str | None, backend: str) -> tuple[str, str | None]:
+    """(backend, cluster) from --cluster and --backend: --cluster means the ray backend, and
+    --backend ray alone a local Ray instance. Checks the name and that Ray is installed."""
+    if cluster is None and backend != "ray":
+        return backend, None
+    if cluster is not None and backend not in ("local", "ray"):
+        raise ValueError(f"--cluster runs trials with the ray backend, not {backend!r}: drop --backend")
+    from gozero.train.cluster import check_cluster_name, require_ray
+
+    name = check_cluster_name(cluster or "local")
+    require_ray()
+    return "ray", name
+
+
+def _cluster_session(cluster: str | None):
+    """The command's one Ray connection (its trials reuse it), opened now; a context that does
+    nothing without --cluster. Exit 2 when the cluster cannot be reached."""
+    if not cluster:
+        return contextlib.nullcontext()
+    from gozero.train.cluster import ClusterError, ClusterSession
+
+    try:
+        return ClusterSession(cluster)
+    except (ClusterError, ValueError) as exc:
+        raise _fail(exc) from exc
 
 
 def _console():
@@ -81,11 +115,14 @@ def run_cmd(
     set_: list[str] = typer.Option([], "--set", help="override a training key: section.key=value (repeatable)"),
     init: Path | None = typer.Option(None, help="start from this checkpoint's weights instead of from zero"),
     desc: str = typer.Option("", help="what this run tries (kept in the ledger)"),
-    backend: str = typer.Option("local", help="where the trial runs (local; others register themselves)"),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
+    cluster: str | None = typer.Option(None, help=CLUSTER_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the ledger row as JSON"),
 ) -> None:
     """Train from zero (or --init) under the CPU budget, rate on the panel, append a ledger row."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from gozero.train.cluster import ClusterError
 
     from .experiment import load_experiment, parse_budget
     from .trial import TrialSpec, run_trial
@@ -98,12 +135,14 @@ def run_cmd(
             raise FileNotFoundError(f"--init {init} does not exist")
         if seconds == 0 and init is None:
             raise ValueError("--budget 0 rates an existing network: give it with --init CKPT")
-    except (ValueError, FileNotFoundError) as exc:
+        backend, cluster = _cluster_choice(cluster, backend)
+    except (ValueError, FileNotFoundError, ClusterError) as exc:
         raise _fail(exc) from exc
     spec = TrialSpec(str(exp.dir), seed=seed, budget=seconds, overrides=list(set_),
                      init=str(init.resolve()) if init else "", description=desc)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
-                  disable=as_json, transient=True) as bar:
+    session = _cluster_session(cluster)
+    with session, Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
+                           disable=as_json, transient=True) as bar:
         task = bar.add_task(f"{spec.run_id}: starting", total=None)
         row = run_trial(spec, backend, progress=lambda s: bar.update(task, description=f"{spec.run_id}: {s}"))
     from .ledger import Ledger
@@ -124,11 +163,17 @@ def sweep_cmd(
     budget: str | None = typer.Option(None, help="training CPU budget per trial (default: the experiment's)"),
     seed: int = typer.Option(0, help="seed of the sampler and of every trial's run"),
     prune: bool = typer.Option(True, help="rate trials at [sweep] prune_fractions and prune poor ones"),
-    backend: str = typer.Option("local", help="where trials run"),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
+    cluster: str | None = typer.Option(None, help=CLUSTER_HELP),
+    parallel: int = typer.Option(0, help="with --cluster: trials at once (0: as many as the cluster has trial slots)"),
+    trial_cpus: float = typer.Option(1.0, help="with --cluster: CPUs each trial reserves (the experiments train "
+                                     "with one thread)"),
     as_json: bool = typer.Option(False, "--json", help="print the rows as JSON"),
 ) -> None:
     """Optuna TPE over the experiment's search space; every trial is a ledger row; resumable after a kill."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gozero.train.cluster import ClusterError
 
     from .experiment import load_experiment, parse_budget
     from .sweep import run_sweep
@@ -140,11 +185,15 @@ def sweep_cmd(
             raise ValueError(f"{exp.toml_path} declares no [search_space]")
         if trials < 1:
             raise ValueError("--trials must be >= 1")
-    except (ValueError, FileNotFoundError) as exc:
+        if parallel < 0 or trial_cpus <= 0:
+            raise ValueError("--parallel must be >= 0 and --trial-cpus > 0")
+        backend, cluster = _cluster_choice(cluster, backend)
+    except (ValueError, FileNotFoundError, ClusterError) as exc:
         raise _fail(exc) from exc
     rows = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=_console(), disable=as_json) as bar:
+    session = _cluster_session(cluster)
+    with session, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=_console(), disable=as_json) as bar:
         task = bar.add_task("sweep", total=trials)
 
         def on_row(row: dict, done: int) -> None:
@@ -157,7 +206,7 @@ def sweep_cmd(
             bar.update(task, completed=done, description=text)
 
         run_sweep(exp, trials, seconds, seed=seed, prune=prune, backend=backend, on_row=on_row,
-                  on_progress=on_progress)
+                  on_progress=on_progress, cluster=cluster, parallel=parallel, trial_cpus=trial_cpus)
     if as_json:
         typer.echo(json.dumps(rows))
 

@@ -9,9 +9,10 @@ those fractions of its budget, is rated on a smaller panel, and ``on_intermediat
 elo)`` may end it there (Optuna pruning); training then resumes where it stopped.
 
 Every trial goes through `run_trial`, which calls the backend registered under a name
-(``local`` = `execute_trial` in this machine's processes). A cluster backend registers
-another function with the same signature (`register_backend`): it receives a `TrialSpec`
-and returns the row; the caller alone writes the ledger.
+(``local`` = `execute_trial` in this machine's processes; ``ray`` = one Ray task, see
+`gozero.research.cluster_trials`). Another backend registers a function with the same
+signature (`register_backend`): it receives a `TrialSpec` and returns the row; the caller
+alone writes the ledger.
 """
 
 from __future__ import annotations
@@ -279,7 +280,9 @@ def register_backend(name: str, fn: TrialFn) -> None:
 
 def run_trial(spec: TrialSpec, backend: str = "local", on_intermediate: Callable[[float, float], bool] | None = None,
               progress: Callable[[str], None] | None = None) -> dict:
-    """The one door every trial goes through."""
+    """The one door every trial goes through (``ray`` registers itself on first use)."""
+    if backend == "ray" and backend not in _BACKENDS:
+        from . import cluster_trials  # noqa: F401 - registers the backend
     if backend not in _BACKENDS:
         raise ValueError(f"unknown trial backend {backend!r}; known: {', '.join(sorted(_BACKENDS))}")
     return _BACKENDS[backend](spec, on_intermediate=on_intermediate, progress=progress)

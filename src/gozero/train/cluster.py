@@ -13,7 +13,9 @@
 pool spreads over the cluster unchanged (`gozero match --cluster`), and `run_tasks` maps a
 function over items and yields results as they finish (``cluster=None`` runs them here, one
 after the other) -- the one call a sweep or a batch of matches needs. Results come back to
-the caller: the driver stays the only writer of files and databases.
+the caller: the driver stays the only writer of files and databases. Files a task needs
+and a node may lack (no shared filesystem) travel through the object store: `ship_file` on
+the driver, `fetch_shipped` on the node (cached there by content hash).
 
 Ray is an optional extra (``pip install 'gozero[ray]'``); without it every entry point
 raises `ClusterError` naming that command.
@@ -21,10 +23,12 @@ raises `ClusterError` naming that command.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 INSTALL_HINT = "pip install 'gozero[ray]'"
@@ -191,6 +195,31 @@ class ClusterExecutor:
         self.shutdown(cancel_futures=exc_type is not None)
 
 
+def node_cache_dir() -> Path:
+    """Where a node keeps files shipped to it (``GOZERO_CLUSTER_CACHE``, default
+    ``~/.cache/gozero/cluster``)."""
+    return Path(os.environ.get("GOZERO_CLUSTER_CACHE", Path.home() / ".cache" / "gozero" / "cluster"))
+
+
+def ship_file(path: str | Path) -> tuple[str, list]:
+    """Put a file's bytes in the object store once: ``(content digest, [ref])`` (the ref in a
+    list, so that Ray hands it to a task as a reference, not as the fetched bytes)."""
+    data = Path(path).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:32], [require_ray().put(data)]
+
+
+def fetch_shipped(shipped: tuple[str, list], suffix: str = "") -> Path:
+    """On a node: the local copy of a `ship_file` file, fetched once and kept by digest."""
+    digest, ref = shipped
+    local = node_cache_dir() / f"{digest}{suffix}"
+    if not local.is_file():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(require_ray().get(ref[0]))
+        os.replace(tmp, local)
+    return local
+
+
 def run_tasks(fn: Callable[[Any], Any], items: Iterable[Any], cluster: str | None = "local", num_cpus: float = 1.0,
               num_gpus: float = 0.0, max_in_flight: int | None = None, max_retries: int = 3,
               return_errors: bool = False) -> Iterator[tuple[int, Any]]:
@@ -248,4 +277,4 @@ def run_tasks(fn: Callable[[Any], Any], items: Iterable[Any], cluster: str | Non
 
 
 __all__ = ["ClusterError", "ClusterExecutor", "ClusterSession", "INSTALL_HINT", "check_cluster_name",
-           "cluster_cpus", "require_ray", "run_tasks"]
+           "cluster_cpus", "fetch_shipped", "node_cache_dir", "require_ray", "run_tasks", "ship_file"]
