@@ -123,7 +123,7 @@ def test_export_model_writes_a_small_model_file_that_plays_the_same(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     data = torch.load(out, weights_only=False)
-    assert set(data) == {"model", "net", "step", "generation", "games", "positions", "hours", "source"}
+    assert set(data) == {"model", "net", "step", "generation", "games", "positions", "hours", "cpu_seconds", "source"}
     assert data["source"] == "test run" and data["step"] == 0
     assert all(v.dtype == torch.float16 for v in data["model"].values() if v.is_floating_point())
     assert out.stat().st_size < 0.6 * latest.stat().st_size  # no optimizer state, half the bytes per weight

@@ -381,37 +381,21 @@ def run_on_cluster(run, on_generation: Callable[[dict], None] | None = None,
             run.games += new_games
             run.positions += new_pos
             n_window = window.refresh(run.positions)
-            if run._measured_state is None and cfg.run.previous_match_games:
-                run._measured_state = run._state_copy()
-            steps, losses = run._train_round(window, new_pos)
-            t2 = time.monotonic()
-            signals = run._checkpoint_signals(window, rules)
-            run.generation += 1
-            run.selfplay_seconds += t1 - t0
-            run.train_seconds += t2 - t1
-            run.seconds = start_seconds + (time.monotonic() - t_start)
-            run._maybe_evaluate(run.save_checkpoint())
+            steps, losses, signals, t2, snap = run._learn(window, rules, new_pos, t0, t1, start_seconds, t_start)
+            run._maybe_evaluate(snap)
             pool.publish(run.generation, run.trainer.step, run.model.state_dict())
             dt = max(t1 - t0, 1e-9)
-            row = {
-                "generation": run.generation, "step": run.trainer.step, "games": run.games,
-                "positions": run.positions, "hours": run.seconds / 3600, "window": n_window,
-                "selfplay_games_per_s": new_games / dt, "selfplay_positions_per_s": new_pos / dt,
-                "net_evals_per_s": totals["net_evals"] / dt,
-                "train_steps": steps, "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
-                "mean_game_length": float(np.mean(lengths)) if lengths else 0.0,
-                "black_win_rate": totals["black_wins"] / max(new_games, 1),
-                "actors": len(pool.actors), "chunks": pool.chunks - chunks0, "actor_failures": pool.failures,
-                "actors_hung": pool.hung, "weight_fetch_seconds": fetch,
-                "policy_lag_steps_mean": float(np.mean(lags)) if lags else 0.0,
-                "policy_lag_steps_max": int(max(lags)) if lags else 0,
-                **signals,
-                **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
-                "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
-            }
-            run._log_metrics(row)
-            if on_generation is not None:
-                on_generation(row)
+            row = run._generation_row(
+                n_window, steps, losses, signals, t2 - t1,
+                selfplay_games_per_s=new_games / dt, selfplay_positions_per_s=new_pos / dt,
+                net_evals_per_s=totals["net_evals"] / dt,
+                mean_game_length=float(np.mean(lengths)) if lengths else 0.0,
+                black_win_rate=totals["black_wins"] / max(new_games, 1),
+                actors=len(pool.actors), chunks=pool.chunks - chunks0, actor_failures=pool.failures,
+                actors_hung=pool.hung, weight_fetch_seconds=fetch,
+                policy_lag_steps_mean=float(np.mean(lags)) if lags else 0.0,
+                policy_lag_steps_max=int(max(lags)) if lags else 0)
+            run._end_generation(row, on_generation)
     finally:
         if pool is not None:
             pool.shutdown()

@@ -432,16 +432,7 @@ class TrainingRun:
             self.games += new_games
             self.positions += new_pos
             n_window = window.refresh(self.positions)
-            if self._measured_state is None and cfg.run.previous_match_games:
-                self._measured_state = self._state_copy()
-            steps, losses = self._train_round(window, new_pos)
-            t2 = time.monotonic()
-            signals = self._checkpoint_signals(window, rules)
-            self.generation += 1
-            self.selfplay_seconds += t1 - t0
-            self.train_seconds += t2 - t1
-            self.seconds = start_seconds + (time.monotonic() - t_start)
-            snap = self.save_checkpoint()
+            steps, losses, signals, t2, snap = self._learn(window, rules, new_pos, t0, t1, start_seconds, t_start)
             gate = self._gate(play_model, rules)
             if gate is None or gate >= cfg.run.gating_threshold:
                 play_model.load_state_dict(self.model.state_dict())
@@ -450,26 +441,53 @@ class TrainingRun:
                     save_model_file(self.model, cfg.net, self.ckpt_dir / "model_best.pt", step=self.trainer.step)
             self._maybe_evaluate(snap)
             st = sp.stats.as_dict()
-            row = {
-                "generation": self.generation, "step": self.trainer.step, "games": self.games,
-                "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
-                "window": n_window,
-                "selfplay_games_per_s": new_games / max(t1 - t0, 1e-9),
-                "selfplay_positions_per_s": new_pos / max(t1 - t0, 1e-9),
-                "net_evals_per_s": (sp.stats.net_evals - evals0) / max(t1 - t0, 1e-9),
-                "train_steps": steps, "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
-                "mean_game_length": st["mean_length"], "black_win_rate": st["black_wins"] / max(st["games"], 1),
-                "resigned": st["resigned"], "false_resign_rate": st["false_resign_rate"],
-                **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
-                "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
-            }
-            row.update(signals)
+            dt = max(t1 - t0, 1e-9)
+            row = self._generation_row(
+                n_window, steps, losses, signals, t2 - t1,
+                selfplay_games_per_s=new_games / dt, selfplay_positions_per_s=new_pos / dt,
+                net_evals_per_s=(sp.stats.net_evals - evals0) / dt, mean_game_length=st["mean_length"],
+                black_win_rate=st["black_wins"] / max(st["games"], 1), resigned=st["resigned"],
+                false_resign_rate=st["false_resign_rate"])
             if gate is not None:
                 row["gating_score"] = gate
             sp.stats.lengths = sp.stats.lengths[-1000:]
-            self._log_metrics(row)
-            if on_generation is not None:
-                on_generation(row)
+            self._end_generation(row, on_generation)
+
+    def _learn(self, window, rules: Rules, new_pos: int, t0: float, t1: float, start_seconds: float,
+               t_start: float) -> tuple[int, dict, dict, float, Path]:
+        """The learner's half of a generation, the same whoever played its games (this
+        process, worker processes or Ray actors; ``t0..t1`` their self-play): a training round
+        on the window, the checkpoint's signals, the counters, the checkpoint. Returns the
+        steps, the losses, the signals, the time training ended and the snapshot written."""
+        if self._measured_state is None and self.cfg.run.previous_match_games:
+            self._measured_state = self._state_copy()
+        steps, losses = self._train_round(window, new_pos)
+        t2 = time.monotonic()
+        signals = self._checkpoint_signals(window, rules)
+        self.generation += 1
+        self.selfplay_seconds += t1 - t0
+        self.train_seconds += t2 - t1
+        self.seconds = start_seconds + (time.monotonic() - t_start)
+        return steps, losses, signals, t2, self.save_checkpoint()
+
+    def _generation_row(self, n_window: int, steps: int, losses: dict, signals: dict, train_seconds: float,
+                        **selfplay) -> dict:
+        """A generation's metrics row: the counters, ``selfplay`` (rates and whatever the
+        self-play side reports), training, the signals and the losses."""
+        return {
+            "generation": self.generation, "step": self.trainer.step, "games": self.games,
+            "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
+            "window": n_window, **selfplay,
+            "train_steps": steps, "train_samples_per_s": steps * self.cfg.train.batch_size / max(train_seconds, 1e-9),
+            **signals,
+            **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
+            "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
+        }
+
+    def _end_generation(self, row: dict, on_generation: Callable[[dict], None] | None) -> None:
+        self._log_metrics(row)
+        if on_generation is not None:
+            on_generation(row)
 
     def _gate(self, best_model: torch.nn.Module, rules: Rules) -> float | None:
         """AlphaGo Zero gating: the new network's score against the one self-play uses now
@@ -552,38 +570,21 @@ class TrainingRun:
                 t1 = time.monotonic()
                 new_pos = window.total_positions - seen
                 seen = window.total_positions
-                if self._measured_state is None and cfg.run.previous_match_games:
-                    self._measured_state = self._state_copy()
-                steps, losses = self._train_round(window, new_pos)
-                t2 = time.monotonic()
-                signals = self._checkpoint_signals(window, rules)
                 worker_stats = read_worker_stats(self.dir)
                 self.games = games_seen + sum(w.get("games", 0) for w in worker_stats)
                 self.positions += new_pos
-                self.generation += 1
-                self.selfplay_seconds += t1 - t0
-                self.train_seconds += t2 - t1
-                self.seconds = start_seconds + (time.monotonic() - t_start)
-                self._maybe_evaluate(self.save_checkpoint())
+                steps, losses, signals, t2, snap = self._learn(window, rules, new_pos, t0, t1, start_seconds,
+                                                               t_start)
+                self._maybe_evaluate(snap)
                 elapsed = max(time.monotonic() - t_start, 1e-9)
-                row = {
-                    "generation": self.generation, "step": self.trainer.step, "games": self.games,
-                    "positions": self.positions, "hours": self.seconds / 3600, "cpu_seconds": self.cpu_seconds,
-                    "window": n_window,
-                    "selfplay_games_per_s": sum(w.get("games", 0) for w in worker_stats) / elapsed,
-                    "selfplay_positions_per_s": sum(w.get("positions", 0) for w in worker_stats) / elapsed,
-                    "net_evals_per_s": sum(w.get("net_evals", 0) for w in worker_stats) / elapsed,
-                    "train_steps": steps,
-                    "train_samples_per_s": steps * cfg.train.batch_size / max(t2 - t1, 1e-9),
-                    "mean_game_length": float(np.mean([w.get("mean_length", 0) for w in worker_stats] or [0])),
-                    "workers": len(worker_stats),
-                    **signals,
-                    **{f"loss_{k}": v for k, v in losses.items() if k not in ("lr", "grad_norm")},
-                    "lr": losses.get("lr", 0.0), "grad_norm": losses.get("grad_norm", 0.0),
-                }
-                self._log_metrics(row)
-                if on_generation is not None:
-                    on_generation(row)
+                row = self._generation_row(
+                    n_window, steps, losses, signals, t2 - t1,
+                    selfplay_games_per_s=sum(w.get("games", 0) for w in worker_stats) / elapsed,
+                    selfplay_positions_per_s=sum(w.get("positions", 0) for w in worker_stats) / elapsed,
+                    net_evals_per_s=sum(w.get("net_evals", 0) for w in worker_stats) / elapsed,
+                    mean_game_length=float(np.mean([w.get("mean_length", 0) for w in worker_stats] or [0])),
+                    workers=len(worker_stats))
+                self._end_generation(row, on_generation)
         finally:
             stop_file.write_text("stop\n")
             for p in procs:
