@@ -1,0 +1,339 @@
+"""The pg-vs-search analysis, written before the main runs: it reads the study's ledgers and
+the runs' logged signals and writes docs/research/pg-vs-search.md with its figure, judging
+each pre-registered hypothesis (README.md) mechanically by its criteria, or saying what it
+still waits for.
+
+    python experiments/pg-vs-search/analyse.py collect   runs/*/metrics.jsonl, batches.jsonl -> signals.json
+    python experiments/pg-vs-search/analyse.py report    ledgers + signals.json -> docs/research/pg-vs-search.md
+
+``collect`` needs the training runs (``runs/``, not in git) and writes the small summary
+that is committed (``signals.json``); ``report`` needs only committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from study import ARMS, CORE, FRACTIONS, GRIDS, MAIN_BUDGET, MAIN_SEEDS, OPTIONAL, RUNS, pilot_winner  # noqa: E402
+
+DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
+FIG = HERE / "pg-vs-search.png"
+SIGNALS = HERE / "signals.json"
+SEARCH_ARMS, PG_ARMS = ("A3", "A4", "A5"), ("A1", "A2")
+POINTS = (*FRACTIONS, 1.0)
+_DESC = re.compile(r"^curve (?P<label>[^:]+): .*\(point (?P<point>[0-9.e+]+) s\)")
+
+
+def _rows(folder: Path) -> list[dict]:
+    from gozero.research.ledger import Ledger
+
+    return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
+
+
+def curve_table(folder: Path, budget: float) -> dict[str, dict[float, dict]]:
+    """label -> {fraction of the budget: ledger row} for the ``curve`` rows of a ledger."""
+    out: dict[str, dict[float, dict]] = {}
+    for r in _rows(folder):
+        m = _DESC.match(r.get("description") or "")
+        if r["status"] != "curve" or not m or r["elo"] is None:
+            continue
+        frac = min(float(m["point"]) / budget, 1.0)
+        frac = min(POINTS, key=lambda f: abs(math.log(max(frac, 1e-9) / f)))
+        out.setdefault(m["label"], {})[frac] = r
+    return out
+
+
+# -- collect ---------------------------------------------------------------------------------
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def collect() -> dict:
+    """Per run: games, steps, the median bits per sample and policy entropy over the second
+    half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
+    previous-checkpoint win rates, black's win rate."""
+    out = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
+    for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
+        metrics = _jsonl(run / "metrics.jsonl")
+        batches = _jsonl(run / "batches.jsonl")
+        if not metrics:
+            continue
+        budget = MAIN_BUDGET if "-s" in run.name else 900.0
+        last = metrics[-1]
+        half = [b for b in batches if b.get("step", 0) > last["step"] / 2]
+
+        def med(key: str, rows=half) -> float | None:
+            vals = [b[key] for b in rows if isinstance(b.get(key), (int, float)) and math.isfinite(b[key])]
+            return statistics.median(vals) if vals else None
+
+        noise = {}
+        for frac in (0.25, 0.5, 1.0):
+            have = [m for m in metrics if isinstance(m.get("noise_scale"), (int, float))]
+            if have:
+                m = min(have, key=lambda m: abs(m["cpu_seconds"] - frac * budget))
+                noise[str(frac)] = {"noise_scale": m["noise_scale"], "cpu_seconds": m["cpu_seconds"]}
+        out[run.name] = {
+            "cpu_seconds": last["cpu_seconds"], "games": last["games"], "steps": last["step"],
+            "positions": last["positions"], "bits_per_sample": med("bits_per_sample"),
+            "bits_soft": med("bits_soft"), "bits_onehot": med("bits_onehot"), "bits_outcome": med("bits_outcome"),
+            "policy_entropy": med("policy_entropy"), "noise_scale": noise,
+            "previous_win_rate": [[m["cpu_seconds"], m["previous_win_rate"]] for m in metrics
+                                  if isinstance(m.get("previous_win_rate"), (int, float))],
+            "black_win_rate": statistics.median([m["black_win_rate"] for m in metrics if "black_win_rate" in m] or [0]),
+            "mean_game_length": statistics.median([m["mean_game_length"] for m in metrics
+                                                   if "mean_game_length" in m] or [0]),
+        }
+    SIGNALS.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+# -- the hypotheses --------------------------------------------------------------------------
+
+def _elos(table: dict, arm: str, frac: float, key: str = "elo") -> list[float | None]:
+    return [(table.get(f"{arm}-s{s}", {}).get(frac) or {}).get(key) for s in MAIN_SEEDS]
+
+
+def _complete(vals: list) -> bool:
+    return all(v is not None for v in vals)
+
+
+def _pair(table: dict, a: str, b: str, margin: float, key: str) -> str:
+    """H2/H3/H7's rule: a at least ``margin`` above b at the full budget with non-overlapping
+    seed ranges confirms; the reverse refutes; else inconclusive."""
+    ea, eb = _elos(table, a, 1.0, key), _elos(table, b, 1.0, key)
+    if not (_complete(ea) and _complete(eb)):
+        return f"pending ({sum(v is not None for v in ea + eb)} of {2 * len(MAIN_SEEDS)} full-budget ratings)"
+    ma, mb = statistics.median(ea), statistics.median(eb)
+    if ma - mb >= margin and min(ea) > max(eb):
+        return f"confirmed ({a} {ma:.0f} vs {b} {mb:.0f}, seed ranges apart)"
+    if mb - ma >= margin and min(eb) > max(ea):
+        return f"refuted ({b} {mb:.0f} vs {a} {ma:.0f}, seed ranges apart)"
+    return f"inconclusive ({a} {ma:.0f} [{min(ea):.0f}, {max(ea):.0f}] vs {b} {mb:.0f} [{min(eb):.0f}, {max(eb):.0f}])"
+
+
+def h1(table: dict, key: str) -> str:
+    full = {a: _elos(table, a, 1.0, key) for a in SEARCH_ARMS + PG_ARMS}
+    if not all(_complete(v) for v in full.values()):
+        n = sum(v is not None for vals in full.values() for v in vals)
+        return f"pending ({n} of {len(full) * len(MAIN_SEEDS)} full-budget ratings)"
+    confirmed = all(statistics.median(full[s]) - statistics.median(full[p]) >= 100 and min(full[s]) > max(full[p])
+                    for s in SEARCH_ARMS for p in PG_ARMS)
+    close = 0  # seeds in which PPO stays within 50 of the best search arm at every checkpoint
+    for k in range(len(MAIN_SEEDS)):
+        ok = True
+        for f in POINTS:
+            ppo = _elos(table, "A2", f, key)[k]
+            best = max((_elos(table, a, f, key)[k] for a in SEARCH_ARMS if _elos(table, a, f, key)[k] is not None),
+                       default=None)
+            if ppo is None or best is None or abs(ppo - best) > 50:
+                ok = False
+                break
+        close += ok
+    if close >= 2:
+        return f"refuted (PPO within 50 Elo of the best search arm over the whole curve in {close} seeds)"
+    crossed = []
+    for p in PG_ARMS:
+        for s in SEARCH_ARMS:
+            diffs = []
+            for f in POINTS:
+                ep, es = _elos(table, p, f, key), _elos(table, s, f, key)
+                if _complete(ep) and _complete(es):
+                    diffs.append(statistics.median(ep) - statistics.median(es))
+            if any(d > 0 for d in diffs) and any(d < 0 for d in diffs):
+                crossed.append(f"{p}/{s}")
+    if confirmed:
+        return "confirmed (every search arm >= 100 Elo above both policy-gradient arms, seed ranges apart)" + (
+            f"; curves cross early: {', '.join(crossed)}" if crossed else "")
+    if crossed:
+        return f"partial (curves cross: {', '.join(crossed)})"
+    return "partial (neither criterion met)"
+
+
+def _bits(signals: dict, arm: str) -> list[float | None]:
+    return [(signals.get(f"{arm}-s{s}") or {}).get("bits_per_sample") for s in MAIN_SEEDS]
+
+
+def h4(signals: dict) -> str:
+    s = {a: _bits(signals, a) for a in SEARCH_ARMS + PG_ARMS}
+    if not all(_complete(v) for v in s.values()):
+        return "pending (bits per sample of every main run)"
+    ratios = [x / y for a in SEARCH_ARMS for b in PG_ARMS for x in s[a] for y in s[b] if y > 0]
+    lo = min(ratios)
+    if lo >= 10:
+        return f"confirmed (smallest search/policy-gradient ratio {lo:.1f})"
+    if lo < 3:
+        return f"refuted (a ratio of {lo:.1f})"
+    return f"partial (smallest ratio {lo:.1f})"
+
+
+def h5(signals: dict) -> str:
+    def med(arm: str, frac: str) -> float | None:
+        vals = [((signals.get(f"{arm}-s{s}") or {}).get("noise_scale") or {}).get(frac) for s in MAIN_SEEDS]
+        vals = [v["noise_scale"] for v in vals if v]
+        return statistics.median(vals) if len(vals) == len(MAIN_SEEDS) else None
+
+    factors = []
+    for frac in ("0.25", "0.5", "1.0"):
+        base = med("A5", frac)
+        for arm in PG_ARMS:
+            v = med(arm, frac)
+            if base is None or v is None:
+                return "pending (noise scales of every main run at 1/4, 1/2 and 1 of the budget)"
+            factors.append(v / base if base > 0 else math.inf)
+    if min(factors) >= 10:
+        return f"confirmed (smallest factor {min(factors):.1f})"
+    if min(factors) < 3:
+        return f"refuted (a factor of {min(factors):.1f})"
+    return f"partial (factors {min(factors):.1f}-{max(factors):.1f})"
+
+
+def h6(table: dict, key: str) -> str:
+    e = {a: _elos(table, a, 1.0, key) for a in ("A1", "A2", "A5", "A6")}
+    if not all(_complete(v) for v in e.values()):
+        return "pending (A6 is optional: run after the core arms if compute allows)"
+    m = {a: statistics.median(v) for a, v in e.items()}
+    best_pg = max(m["A1"], m["A2"])
+    if abs(m["A6"] - m["A5"]) <= 100 and m["A6"] - best_pg >= 100:
+        return f"confirmed (A6 {m['A6']:.0f}, A5 {m['A5']:.0f}, best policy gradient {best_pg:.0f})"
+    if abs(m["A6"] - best_pg) < abs(m["A6"] - m["A5"]):
+        return f"refuted (A6 {m['A6']:.0f} nearer the best policy-gradient arm {best_pg:.0f} than A5 {m['A5']:.0f})"
+    return f"inconclusive (A6 {m['A6']:.0f}, A5 {m['A5']:.0f}, best policy gradient {best_pg:.0f})"
+
+
+# -- report ----------------------------------------------------------------------------------
+
+def _figure(table: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    for ax, key, title in ((axes[0], "elo", "searched (64 visits, the same Gumbel search)"),
+                           (axes[1], "raw_elo", "raw network (its most likely move)")):
+        for k, arm in enumerate(CORE + OPTIONAL):
+            xs, mid, lo, hi = [], [], [], []
+            for f in POINTS:
+                vals = [v for v in _elos(table, arm, f, key) if v is not None]
+                cpu = [(table.get(f"{arm}-s{s}", {}).get(f) or {}).get("cpu_s") for s in MAIN_SEEDS]
+                cpu = [c for c in cpu if c]
+                if vals and cpu:
+                    xs.append(statistics.median(cpu))
+                    mid.append(statistics.median(vals))
+                    lo.append(min(vals))
+                    hi.append(max(vals))
+            if xs:
+                ax.plot(xs, mid, "-o", color=f"C{k}", label=f"{arm} {ARMS[arm][0]}", markersize=4)
+                ax.fill_between(xs, lo, hi, color=f"C{k}", alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xlabel("training CPU seconds")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("panel Elo (median of seeds; band: seed range)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FIG, dpi=110)
+    plt.close(fig)
+
+
+def report() -> Path:
+    table = curve_table(HERE, MAIN_BUDGET)
+    pilot = curve_table(HERE / "pilot", 900.0)
+    signals = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
+    runs_done = sum(1 for a in CORE + OPTIONAL for s in MAIN_SEEDS if 1.0 in table.get(f"{a}-s{s}", {}))
+    lines = ["# Policy gradient against search distillation at equal CPU time (7x7)", "",
+             "Protocol, hypotheses and deviations: [experiments/pg-vs-search/README.md]"
+             "(../../experiments/pg-vs-search/README.md). This page is written by "
+             "`python experiments/pg-vs-search/analyse.py report` from the study's ledgers "
+             "(`experiments/pg-vs-search/results.tsv`, `pilot/results.tsv`) and `signals.json`.", "",
+             f"**State:** {runs_done} of {len(CORE) * len(MAIN_SEEDS)} core main runs rated at the full budget; "
+             f"pilot: {sum(len(v) > 0 for v in pilot.values())} of {sum(len(GRIDS[a]) for a in CORE)} core "
+             "configurations rated.", ""]
+    lines += ["## Pilot (0.25 CPU-hour, seed 100; pilot panel: random and GNU Go level 0, 40 games each)", "",
+              "| arm | configuration | overrides | pilot Elo | 95 % | raw Elo | games |",
+              "|---|---|---|---|---|---|---|"]
+    for arm in CORE + OPTIONAL:
+        won = pilot_winner(arm)
+        for k, grid in enumerate(GRIDS[arm]):
+            r = (pilot.get(f"{arm}-c{k}") or {}).get(1.0)
+            if r is None:
+                continue
+            mark = " **(frozen)**" if won and won[0] == k else ""
+            lines.append(f"| {arm} {ARMS[arm][0]} | c{k}{mark} | `{' '.join(grid)}` | {r['elo']:.0f} | "
+                         f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} | {r['games']} |")
+    lines += ["", "## Hypotheses (searched ratings; raw beside)", "", "| | searched | raw |", "|---|---|---|",
+              f"| H1 search beats policy gradient by 100 | {h1(table, 'elo')} | {h1(table, 'raw_elo')} |",
+              f"| H2 soft target beats one-hot by 50 | {_pair(table, 'A5', 'A3', 50, 'elo')} | "
+              f"{_pair(table, 'A5', 'A3', 50, 'raw_elo')} |",
+              f"| H3 Gumbel beats PUCT by 50 | {_pair(table, 'A5', 'A4', 50, 'elo')} | "
+              f"{_pair(table, 'A5', 'A4', 50, 'raw_elo')} |",
+              f"| H4 bits per sample, search >= 10x policy gradient | {h4(signals)} | |",
+              f"| H5 gradient noise, policy gradient >= 10x search | {h5(signals)} | |",
+              f"| H6 per-move Q credit without imitation (optional) | {h6(table, 'elo')} | {h6(table, 'raw_elo')} |",
+              f"| H7 reanalyse pays at equal compute (optional) | {_pair(table, 'A7', 'A5', 50, 'elo')} | "
+              f"{_pair(table, 'A7', 'A5', 50, 'raw_elo')} |", ""]
+    if table:
+        _figure(table)
+        lines += ["![Elo against CPU seconds per arm](../../experiments/pg-vs-search/pg-vs-search.png)", "",
+                  "## Elo by arm and fraction of the budget (median of seeds [seed range]; raw after the slash)", "",
+                  "| arm | " + " | ".join(f"{f:g}" for f in POINTS) + " |", "|---|" + "---|" * len(POINTS)]
+        for arm in CORE + OPTIONAL:
+            cells = []
+            for f in POINTS:
+                e = [v for v in _elos(table, arm, f) if v is not None]
+                raw = [v for v in _elos(table, arm, f, "raw_elo") if v is not None]
+                cells.append(f"{statistics.median(e):.0f} [{min(e):.0f}, {max(e):.0f}] / {statistics.median(raw):.0f}"
+                             if e and raw else "-")
+            lines.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
+    if signals:
+        lines += ["", "## Signals per run (second half of each run's batches)", "",
+                  "| run | games | steps | bits/sample | bits soft | bits one-hot | bits outcome | entropy | "
+                  "noise scale 1/4, 1/2, 1 | black wins |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+        def f3(v) -> str:
+            return "-" if v is None else f"{v:.3g}"
+
+        for name, s in sorted(signals.items()):
+            ns = ", ".join(f3((s["noise_scale"].get(k) or {}).get("noise_scale")) for k in ("0.25", "0.5", "1.0"))
+            lines.append(f"| {name} | {s['games']} | {s['steps']} | {f3(s['bits_per_sample'])} | "
+                         f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
+                         f"{f3(s['policy_entropy'])} | {ns} | "
+                         f"{s['black_win_rate']:.2f} |")
+    lines += ["", "## What limits the conclusion", "",
+              "One board size (7x7), one small network (4x32), one CPU-hour per run and three seeds per arm;"
+              " the panel's engines are weak on 7x7 and its intervals wide (20 games per member). The policy-"
+              "gradient arms' window and reuse are part of their design, not tuned beyond the pilot's grid.", ""]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines) + "\n")
+    return DOC
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", choices=["collect", "report"])
+    args = ap.parse_args()
+    if args.step == "collect":
+        print(f"{len(collect())} runs in {SIGNALS}")
+    else:
+        print(f"wrote {report()}")
+
+
+if __name__ == "__main__":
+    main()
