@@ -320,27 +320,3 @@ def test_reanalyse_moves_targets_toward_the_current_networks_search():
     assert np.all(np.isfinite(out["search_q"][:k][np.arange(k), out["action"][:k]]))  # the chosen move was searched
     assert stats["reanalyse_kl_bits"] > 1 and 0 < stats["reanalyse_tv"] <= 1 + 1e-6
     assert stats["reanalyse_positions"] == k
-
-
-def test_value_search_mix_moves_the_value_toward_the_search_value_where_it_is_known():
-    """Lost games whose search said "winning": with the mix the value head learns a win
-    probability between the two; where the search value is unknown, the outcome alone."""
-    def trained(mix: float, known: bool) -> float:
-        cfg = TrainConfig(lr=0.02, warmup_steps=0, weight_decay=0.0, symmetry_augment=False, value_weight=1.0,
-                          ownership_weight=0.0, score_weight=0.0, value_search_mix=mix)
-        tr = Trainer(_model(), cfg, torch.device("cpu"), seed=0)
-        b = _positions(32)
-        b["policy_weight"][:] = 0.0
-        b["value"][:] = 0
-        b["value"][:, 2] = 1  # every game lost
-        b["search_value"][:] = 1.0 if known else np.nan  # the search thought it won
-        _steps(tr, b, 40)
-        t = tr._augment(b)
-        with torch.no_grad():
-            return float(torch.softmax(tr.model(t["planes"], t["globals"])["value"], dim=1)[:, 0].mean())
-
-    assert trained(0.0, True) < 0.2  # the outcome alone: a loss
-    assert 0.3 < trained(0.5, True) < 0.7  # half and half
-    assert trained(0.5, False) < 0.2  # unknown search value: the outcome
-    with pytest.raises(ValueError, match="train.value_search_mix"):
-        load_config(preset="tiny", overrides=["train.value_search_mix=1.5"])

@@ -69,7 +69,6 @@ class TrainConfig:
     reanalyse_fraction: float = 0.0  # share of each batch re-searched with the current network
     reanalyse_simulations: int = 16  # simulations of a reanalyse search
     reanalyse_value_mix: float = 0.5  # reanalysed value target: (1 - mix) x outcome + mix x search value
-    value_search_mix: float = 0.0  # value target of every position: (1 - mix) x game outcome + mix x its root search value
     noise_scale_batches: int = 0  # micro-batches for the gradient noise scale at each checkpoint (0: off)
 
 
@@ -204,8 +203,6 @@ def _validate_signals(cfg: RunConfig) -> None:
         raise ValueError(f"train.reanalyse_simulations must be >= 1, not {t.reanalyse_simulations}")
     if not 0 <= t.reanalyse_value_mix <= 1:
         raise ValueError(f"train.reanalyse_value_mix must be in [0, 1], not {t.reanalyse_value_mix}")
-    if not 0 <= t.value_search_mix <= 1:
-        raise ValueError(f"train.value_search_mix must be in [0, 1], not {t.value_search_mix}")
     if t.noise_scale_batches == 1 or t.noise_scale_batches < 0:
         raise ValueError(f"train.noise_scale_batches must be 0 (off) or >= 2, not {t.noise_scale_batches}")
     if cfg.run.signals_every_seconds < 0:

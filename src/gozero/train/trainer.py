@@ -173,14 +173,7 @@ class Trainer:
                 per = -(legal_p * adv_q).sum(dim=1)
             per = per - cfg.entropy_coef * entropy
             policy = (per * valid).sum() / valid.sum().clamp(min=1.0)
-        value_target = t["value"]
-        if cfg.value_search_mix > 0 and "search_value" in t:  # outcome mixed with the root's search value
-            q = t["search_value"]
-            qc = torch.nan_to_num(q, nan=0.0).clamp(-1.0, 1.0)
-            wdl = torch.stack([(1 + qc) / 2, torch.zeros_like(qc), (1 - qc) / 2], dim=1)
-            mixed = (1 - cfg.value_search_mix) * value_target + cfg.value_search_mix * wdl
-            value_target = torch.where(torch.isfinite(q)[:, None], mixed, value_target)
-        value = -(value_target * F.log_softmax(out["value"], dim=1)).sum(dim=1).mean()
+        value = -(t["value"] * F.log_softmax(out["value"], dim=1)).sum(dim=1).mean()
         aw = t["aux_weight"]
         aw_sum = aw.sum().clamp(min=1.0)
         own = (((out["ownership"] - t["ownership"]) ** 2).mean(dim=1) * aw).sum() / aw_sum
