@@ -106,6 +106,37 @@ def test_the_mailbox_carries_intermediate_ratings_and_prune_answers(local_ray, t
 
 
 @needs_ray
+def test_a_config_file_preset_outside_the_folder_travels_with_the_trial(local_ray, tmp_path):
+    from gozero.research.cluster_trials import RayTrials
+    from gozero.research.experiment import new_experiment
+    from gozero.train.config import to_toml
+
+    def fake_trial(spec, on_intermediate=None, progress=None):  # the node loads the experiment it got
+        from gozero.research.experiment import load_experiment as load
+
+        cfg = load(spec.exp_dir).config()
+        return {"run_id": spec.run_id, "status": "rated", "elo": float(cfg.net.blocks), "trial": spec.trial,
+                "description": f"{cfg.game.size}"}
+
+    base = tmp_path / "study.toml"
+    base.write_text(to_toml(load_config(preset="tiny", overrides=["game.size=6", "net.blocks=2"])))
+    folder = new_experiment("file preset", str(base), tmp_path / "exps", budget=10, members=["random"],
+                            date="2026-01-01")
+    sub = folder / "pilot"  # a sub-experiment whose preset is its parent's file: "../study.toml"
+    sub.mkdir()
+    (sub / "experiment.toml").write_text((folder / "experiment.toml").read_text().replace(
+        'preset = "study.toml"', 'preset = "../study.toml"'))
+    assert load_experiment(sub).config().net.blocks == 2
+    with RayTrials("local", trial_fn=fake_trial) as pool:
+        pool.submit(TrialSpec(str(sub), seed=0))
+        done = []
+        while pool.in_flight():
+            done += pool.wait()
+    (_, row), = done
+    assert row["elo"] == 2.0 and row["description"] == "6"
+
+
+@needs_ray
 def test_a_lost_task_and_a_crashing_trial_are_crash_rows_and_the_sweep_goes_on(local_ray, tmp_path):
     from gozero.research.cluster_trials import RayTrials
 

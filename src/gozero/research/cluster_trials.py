@@ -3,8 +3,8 @@
 Each trial is one Ray task (``num_cpus`` = the CPUs a trial uses, 1 by default: the
 experiments train with one torch thread and self-play in-process) that runs `execute_trial`
 on some node in a scratch copy of the experiment folder. The folder's files travel with
-the task (``experiment.toml``, ``calibration.json`` and ``net:`` panel members inside the
-folder); an ``--init`` checkpoint goes through the object store once and is cached on the
+the task (``experiment.toml``, ``calibration.json``, a config-file preset and ``net:`` panel
+members inside the folder); an ``--init`` checkpoint goes through the object store once and is cached on the
 node by content hash, as `gozero match --cluster` does with checkpoints. No shared
 filesystem is assumed: the task returns its ledger row and the small artefacts the row
 points to (``run.log``, ``spec.json``, ``config.toml``, ``ratings.jsonl``, the training
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -229,7 +230,14 @@ class RayTrials:
                progress: Callable[[str], None] | None = None) -> None:
         """Start ``spec`` on the cluster (the experiment's files are read now)."""
         exp = load_experiment(spec.exp_dir)
-        files = {"experiment.toml": exp.toml_path.read_bytes()}
+        toml = exp.toml_path.read_bytes()
+        files = {}
+        if exp.preset.endswith(".toml"):  # a config-file preset (maybe outside the folder): beside it, by name
+            name = Path(exp.preset).name
+            files[name] = (exp.dir / exp.preset).read_bytes()
+            if name != exp.preset:
+                toml = re.sub(rb'(?m)^preset\s*=\s*"[^"]*"', b'preset = "' + name.encode() + b'"', toml, count=1)
+        files["experiment.toml"] = toml
         cal = exp.dir / "calibration.json"
         if cal.is_file():
             files["calibration.json"] = cal.read_bytes()
