@@ -1,0 +1,93 @@
+"""The pg-vs-search study's analysis (experiments/pg-vs-search/analyse.py) judges each
+pre-registered hypothesis by its written criteria: checked here on constructed results, so
+that the verdicts published from the real ledgers come from rules that were tested first."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parents[2] / "experiments" / "pg-vs-search"
+
+
+@pytest.fixture(scope="module")
+def analyse():
+    sys.path.insert(0, str(HERE))
+    spec = importlib.util.spec_from_file_location("pg_vs_search_analyse", HERE / "analyse.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.path.remove(str(HERE))
+
+
+def _table(analyse, elo_of) -> dict:
+    """``elo_of(arm, seed, fraction)`` -> rows as `curve_table` returns them."""
+    return {f"{arm}-s{s}": {f: {"elo": elo_of(arm, s, f), "raw_elo": elo_of(arm, s, f) - 100, "cpu_s": f * 3600}
+                            for f in analyse.POINTS}
+            for arm in analyse.CORE + analyse.OPTIONAL for s in analyse.MAIN_SEEDS}
+
+
+def test_h1_confirmed_refuted_partial_and_pending(analyse):
+    search = {"A3": 900, "A4": 950, "A5": 1000}
+    clear = _table(analyse, lambda a, s, f: search.get(a, 600) * f + 10 * s)
+    assert analyse.h1(clear, "elo").startswith("confirmed")
+    close = _table(analyse, lambda a, s, f: 1000 * f + (30 if a == "A2" else 0) + 5 * s)  # PPO within 50 everywhere
+    assert analyse.h1(close, "elo").startswith("refuted")
+    cross = _table(analyse, lambda a, s, f: (800 if a in ("A1", "A2") else 400) if f < 0.2 else
+                   (600 if a in ("A1", "A2") else 1000))  # policy gradient ahead early, behind late
+    assert analyse.h1(cross, "elo").startswith("confirmed") and "cross" in analyse.h1(cross, "elo")
+    late_cross = _table(analyse, lambda a, s, f: (800 if a in ("A1", "A2") else 400) if f < 0.2 else
+                        (900 if a in ("A1", "A2") else 950))  # behind late, but by less than 100
+    assert analyse.h1(late_cross, "elo").startswith("partial (curves cross")
+    missing = _table(analyse, lambda a, s, f: 1000.0)
+    del missing["A2-s1"][1.0]
+    assert analyse.h1(missing, "elo").startswith("pending (14 of 15")
+    assert analyse.h1(clear, "raw_elo").startswith("confirmed")  # raw beside searched, same rule
+
+
+def test_pairwise_rule_needs_the_margin_and_apart_seed_ranges(analyse):
+    apart = _table(analyse, lambda a, s, f: {"A5": 1000, "A3": 900}.get(a, 500) + 10 * s)
+    assert analyse._pair(apart, "A5", "A3", 50, "elo").startswith("confirmed")
+    assert analyse._pair(apart, "A3", "A5", 50, "elo").startswith("refuted")
+    overlap = _table(analyse, lambda a, s, f: {"A5": 1000 + 80 * s, "A3": 900 + 80 * s}.get(a, 500))
+    assert analyse._pair(overlap, "A5", "A3", 50, "elo").startswith("inconclusive")  # 100 apart, ranges overlap
+    small = _table(analyse, lambda a, s, f: {"A5": 940, "A3": 900}.get(a, 500) + s)
+    assert analyse._pair(small, "A5", "A3", 50, "elo").startswith("inconclusive")
+
+
+def test_bits_and_noise_scale_rules(analyse):
+    def signals(search_bits: float, pg_bits: float, pg_noise: float) -> dict:
+        out = {}
+        for arm in analyse.CORE:
+            for s in analyse.MAIN_SEEDS:
+                pg = arm in analyse.PG_ARMS
+                out[f"{arm}-s{s}"] = {"bits_per_sample": pg_bits if pg else search_bits,
+                                      "noise_scale": {k: {"noise_scale": pg_noise if pg else 100.0, "cpu_seconds": 0}
+                                                      for k in ("0.25", "0.5", "1.0")}}
+        return out
+
+    assert analyse.h4(signals(1.0, 0.05, 0)).startswith("confirmed")  # ratio 20
+    assert analyse.h4(signals(1.0, 0.5, 0)).startswith("refuted")  # ratio 2
+    assert analyse.h4(signals(1.0, 0.2, 0)).startswith("partial")  # ratio 5
+    assert analyse.h5(signals(1, 1, 2000.0)).startswith("confirmed")  # 20x A5's
+    assert analyse.h5(signals(1, 1, 200.0)).startswith("refuted")  # 2x
+    assert analyse.h5(signals(1, 1, 500.0)).startswith("partial")
+    assert analyse.h4({}).startswith("pending") and analyse.h5({}).startswith("pending")
+
+
+def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path):
+    from gozero.research.ledger import Ledger
+
+    rows = []
+    for k, point in enumerate([112.5, 225.0, 450.0, 900.0, 1800.0, 3601.7]):
+        rows.append({"run_id": f"r{k}", "time": "", "commit": "", "config_hash": "", "seed": 0, "budget_s": 0.0,
+                     "cpu_s": point - 3, "eval_cpu_s": 1.0, "elo": 100.0 * k, "elo_low": 0.0, "elo_high": 1.0,
+                     "raw_elo": 0.0, "status": "curve", "overrides": "[]", "init": "", "trial": -1, "steps": 0,
+                     "games": 0, "log": "", "description": f"curve A5-s0: 0.1 CPU-hours (point {point:g} s), step 1"})
+    ledger = Ledger(tmp_path)
+    for r in rows:
+        ledger.append(r)
+    table = analyse.curve_table(tmp_path, 3600.0)
+    assert sorted(table["A5-s0"]) == sorted(analyse.POINTS)
+    assert table["A5-s0"][1.0]["elo"] == 500.0 and table["A5-s0"][1 / 32]["elo"] == 0.0
