@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gozero.research.report import curve_label
+
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base.toml"
 PILOT = HERE / "pilot"  # the pilot's experiment folder (its own panel and ledger)
@@ -71,13 +73,19 @@ def _ledger_rows(folder: Path) -> list[dict]:
     return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
 
 
+def _curve_rows(folder: Path, label: str) -> list[dict]:
+    """The ledger's rows of one run's ratings (``curve LABEL: ...``, a crashed rating too)."""
+    return [r for r in _ledger_rows(folder) if (r.get("description") or "").startswith("curve ")
+            and curve_label(r) == label]
+
+
 def _label(stage: str, arm: str, index: int) -> str:
     return f"{arm}-c{index}" if stage == "pilot" else f"{arm}-s{index}"
 
 
 def pilot_winner(arm: str) -> tuple[int, dict] | None:
     """(grid index, row) of the arm's best pilot configuration, once all of them are rated."""
-    rows = {r["description"].split(":")[0][6:]: r for r in _ledger_rows(PILOT)
+    rows = {curve_label(r): r for r in _ledger_rows(PILOT)
             if r["status"] == "curve" and r["elo"] is not None}
     got = [rows.get(_label("pilot", arm, k)) for k in range(len(GRIDS[arm]))]
     if any(r is None for r in got):
@@ -169,7 +177,7 @@ def main() -> None:
     if args.stage == "status":
         for stage in ("pilot", "main"):
             for job in jobs(stage, arms, seeds):
-                rated = [r for r in _ledger_rows(job["exp"]) if r["description"].startswith(f"curve {job['label']}:")]
+                rated = _curve_rows(job["exp"], job["label"])
                 state = "rated" if rated and _trained(RUNS / job["label"], job["budget"]) else \
                     "trained" if _trained(RUNS / job["label"], job["budget"]) else \
                     "started" if (RUNS / job["label"]).exists() else "to do"
@@ -178,7 +186,7 @@ def main() -> None:
     RUNS.mkdir(parents=True, exist_ok=True)
     for job in jobs(args.stage, arms, seeds):
         want = 1 if not job["points"] else len(job["points"]) + 1
-        done = [r for r in _ledger_rows(job["exp"]) if r["description"].startswith(f"curve {job['label']}:")]
+        done = _curve_rows(job["exp"], job["label"])
         if len(done) >= want:
             continue
         with open(RUNS / f".{job['label']}.lock", "a") as lock:
