@@ -111,3 +111,24 @@ def test_wilson_interval() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
     assert wilson_interval(30, 100)[1] - wilson_interval(30, 100)[0] < wilson_interval(3, 10)[1] - wilson_interval(
         3, 10)[0]
+
+
+def test_rating_against_a_frozen_panel_depends_on_the_players_own_games_only():
+    from gozero.eval.ratings import fit_ratings, rate_against
+
+    cal = [("random", "a", 0.0)] * 30 + [("random", "a", 1.0)] * 10 + [("a", "b", 0.0)] * 25 + [("a", "b", 1.0)] * 15
+    panel = fit_ratings(cal, anchor="random", players=["random", "a", "b"])
+    fixed = {m: panel.ratings[m].elo for m in ("random", "a", "b")}
+    mine = [("x", "random", 1.0)] * 10 + [("x", "a", 0.0)] * 6 + [("x", "a", 1.0)] * 4 + [("x", "b", 0.0)] * 10
+    alone = rate_against(mine, "x", fixed)
+    with_others = rate_against(mine + [("y", "a", 1.0)] * 10, "x", fixed)  # another player's games change nothing
+    assert alone.elo == with_others.elo and alone.games == 30 and alone.score == 14.0
+    assert fixed["random"] < alone.elo < fixed["b"]  # 10/10 against random, 0/10 against b
+    better = rate_against([("x", "random", 1.0)] * 10 + [("x", "a", 1.0)] * 10 + [("x", "b", 0.0)] * 10, "x", fixed)
+    assert better.elo > alone.elo and better.sd > 0
+    # with a panel fixed at the joint fit's values, the one-player fit is the joint fit's optimum for x
+    joint = fit_ratings(cal * 200 + mine, anchor="random")  # members pinned by a huge calibration
+    pinned = {m: joint.ratings[m].elo for m in ("random", "a", "b")}
+    assert abs(rate_against(mine, "x", pinned).elo - joint.ratings["x"].elo) < 1.0
+    with pytest.raises(ValueError, match="not on the panel"):
+        rate_against([("x", "z", 1.0)], "x", fixed)

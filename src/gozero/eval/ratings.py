@@ -179,3 +179,42 @@ def results_from_rows(rows: Iterable) -> list[tuple[str, str, float]]:
         elif r.winner == "0":
             out.append((r.black, r.white, 0.5))
     return out
+
+
+def rate_against(results: Iterable[tuple[str, str, float]], player: str, fixed: dict[str, float],
+                 prior_draws: float = 1.0, ridge_elo: float = 3000.0, anchor_elo: float = 0.0,
+                 max_iter: int = 100, tol: float = 1e-9) -> Rating:
+    """``player``'s rating from its games against opponents whose ratings are held at
+    ``fixed`` (a frozen panel): a one-player Bradley-Terry MAP with the same half-draw prior
+    per opponent met and the same Gaussian ridge (around ``anchor_elo``) as `fit_ratings`.
+    Identical results give identical ratings, whatever else was rated on the panel."""
+    pts: dict[str, float] = {}
+    n: dict[str, float] = {}
+    for a, b, s in results:
+        if player not in (a, b) or a == b:
+            continue
+        other, mine = (b, s) if a == player else (a, 1.0 - s)
+        if other not in fixed:
+            raise ValueError(f"{other!r} is not on the panel ({', '.join(sorted(fixed))})")
+        pts[other] = pts.get(other, 0.0) + mine
+        n[other] = n.get(other, 0.0) + 1.0
+    ridge = (ELO_PER_NAT / ridge_elo) ** 2
+    centre = anchor_elo / ELO_PER_NAT
+    opp = [(fixed[o] / ELO_PER_NAT, pts[o] + 0.5 * prior_draws, n[o] + prior_draws) for o in n]
+    t = centre
+    for _ in range(max_iter):  # Newton on a concave objective
+        grad, hess = -ridge * (t - centre), -ridge
+        for r, w, g in opp:
+            p = 1.0 / (1.0 + math.exp(-(t - r)))
+            grad += w - g * p
+            hess -= g * p * (1.0 - p)
+        step = grad / hess
+        t -= step
+        if abs(step) < tol:
+            break
+    info = ridge
+    for r, _, g in opp:
+        p = 1.0 / (1.0 + math.exp(-(t - r)))
+        info += g * p * (1.0 - p)
+    return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), int(sum(n.values())),
+                  float(sum(pts.values())))

@@ -14,10 +14,11 @@ is fair to both sides.
 
 The scale is anchored once per experiment: every pair of members plays
 ``calibration_games`` games (`calibrate`, stored in the experiment folder). A network is
-then rated (`rate`) by the Bradley-Terry fit of ``gozero.eval.ratings`` over the calibration
-games plus its own games, with ``anchor`` (random) held at ``anchor_elo``: its Elo, with a 95%
-interval given the panel's calibrated ratings (`conditional_sd`), and the same for its raw
-policy (no search: the most likely legal move).
+then rated (`rate`) alone against the members held at their calibrated ratings (the
+Bradley-Terry fit of the calibration games, ``anchor`` at ``anchor_elo``;
+`gozero.eval.ratings.rate_against`): its Elo with a 95 % interval given those ratings, and
+the same for its raw policy (no search: the most likely legal move), each from its own
+games only.
 """
 
 from __future__ import annotations
@@ -345,7 +346,7 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
     """Play ``model`` (searched at ``cfg.visits`` with ``search``, the run's [search] settings
     without noise; and raw, with no search) against every member and fit its Elo on the
     calibrated scale."""
-    from gozero.eval.ratings import fit_ratings
+    from gozero.eval.ratings import fit_ratings, rate_against
 
     results = list(calibration)
     scores: dict[str, dict[str, float]] = {"candidate": {}, "candidate-raw": {}}
@@ -364,15 +365,19 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
                 theirs.close()
             results.extend((who, m, s) for s in got)
             scores[who][m] = float(np.mean(got))
-    fit = fit_ratings(results, anchor=cfg.anchor, anchor_elo=cfg.anchor_elo)
+    # the members stay where the calibration put them (a frozen panel): each network is rated
+    # alone against them, so its Elo depends on its own games only
+    members = fit_ratings(list(calibration), anchor=cfg.anchor, anchor_elo=cfg.anchor_elo, players=list(cfg.members))
+    fixed = {m: members.ratings[m].elo for m in cfg.members}
     nan = float("nan")
     out = []
     for who in ("candidate", "candidate-raw"):
-        if who not in fit.ratings:
+        mine = [r for r in results[len(calibration):] if r[0] == who]
+        if not mine:
             out += [nan, nan, nan]
             continue
-        elo, sd = fit.ratings[who].elo, conditional_sd(fit, who, results)
-        out += [elo, elo - Z95 * sd, elo + Z95 * sd]
+        r = rate_against(mine, who, fixed, anchor_elo=cfg.anchor_elo)
+        out += [r.elo, r.elo - Z95 * r.sd, r.elo + Z95 * r.sd]
     return PanelResult(*out, scores["candidate"], scores["candidate-raw"], len(results) - len(calibration))
 
 
