@@ -15,6 +15,7 @@ from research_setup import FAST, make_experiment
 
 from gozero.research.experiment import load_experiment
 from gozero.research.ledger import NAMES, Ledger
+from gozero.research.rerate import rerate
 from gozero.research.sweep import load_study, run_sweep
 from gozero.research.trial import TrialSpec, run_trial
 from gozero.train.config import load_config
@@ -72,6 +73,11 @@ def test_two_trial_sweep_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["runs"] == 2
     assert (exp.dir / "report.png").stat().st_size > 1000 and "Keep / discard" in (exp.dir / "report.md").read_text()
+    # each row's rating is kept beside the ledger, and re-rating it from there gives the row back
+    kept = Ledger(exp.dir).stored_ratings()
+    assert sorted(kept) == sorted(r["run_id"] for r in rows) and all(kept[r["run_id"]]["scores"] for r in rows)
+    again = rerate(exp)
+    assert again["changed"] == [] and again["unchanged"] == 2 and again["missing"] == []
 
 
 @pytest.mark.slow

@@ -188,19 +188,28 @@ def rate_against(results: Iterable[tuple[str, str, float]], player: str, fixed: 
     ``fixed`` (a frozen panel): a one-player Bradley-Terry MAP with the same half-draw prior
     per opponent met and the same Gaussian ridge (around ``anchor_elo``) as `fit_ratings`.
     Identical results give identical ratings, whatever else was rated on the panel."""
-    pts: dict[str, float] = {}
-    n: dict[str, float] = {}
+    tallies: dict[str, tuple[float, float]] = {}
     for a, b, s in results:
         if player not in (a, b) or a == b:
             continue
         other, mine = (b, s) if a == player else (a, 1.0 - s)
+        pts, n = tallies.get(other, (0.0, 0.0))
+        tallies[other] = (pts + mine, n + 1.0)
+    return rate_tallies(tallies, fixed, player, prior_draws, ridge_elo, anchor_elo, max_iter, tol)
+
+
+def rate_tallies(tallies: dict[str, tuple[float, float]], fixed: dict[str, float], player: str = "player",
+                 prior_draws: float = 1.0, ridge_elo: float = 3000.0, anchor_elo: float = 0.0,
+                 max_iter: int = 100, tol: float = 1e-9) -> Rating:
+    """`rate_against` from ``tallies``: opponent -> (points scored, games played) against it,
+    the sufficient statistics of the games (what a ledger keeps, so rows can be re-rated)."""
+    for other in tallies:
         if other not in fixed:
             raise ValueError(f"{other!r} is not on the panel ({', '.join(sorted(fixed))})")
-        pts[other] = pts.get(other, 0.0) + mine
-        n[other] = n.get(other, 0.0) + 1.0
     ridge = (ELO_PER_NAT / ridge_elo) ** 2
     centre = anchor_elo / ELO_PER_NAT
-    opp = [(fixed[o] / ELO_PER_NAT, pts[o] + 0.5 * prior_draws, n[o] + prior_draws) for o in n]
+    opp = [(fixed[o] / ELO_PER_NAT, pts + 0.5 * prior_draws, n + prior_draws) for o, (pts, n) in tallies.items()
+           if n > 0]
     t = centre
     for _ in range(max_iter):  # Newton on a concave objective
         grad, hess = -ridge * (t - centre), -ridge
@@ -216,5 +225,5 @@ def rate_against(results: Iterable[tuple[str, str, float]], player: str, fixed: 
     for r, _, g in opp:
         p = 1.0 / (1.0 + math.exp(-(t - r)))
         info += g * p * (1.0 - p)
-    return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), int(sum(n.values())),
-                  float(sum(pts.values())))
+    games = int(round(sum(n for _, n in tallies.values())))
+    return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), games, float(sum(p for p, _ in tallies.values())))

@@ -6,6 +6,7 @@
     ... run/sweep --cluster local|auto|HOST:PORT           trials as Ray tasks, several at once
     gozero research curve EXP RUN [--doubling 1m | --points 1m,2m] [--commit]   rate a run's snapshots
     gozero research ledger EXP                            the rows of results.tsv
+    gozero research rerate EXP [--dry-run]                 rows re-rated from their kept scores
     gozero research report EXP                            report.md + report.png
 
 Every command is non-interactive, shows progress on stderr, and with ``--json`` prints one
@@ -315,6 +316,42 @@ def ledger_cmd(
     if not console.is_terminal:
         console = Console(width=200)  # a pipe or a file: rows on one line where they fit
     console.print(table)
+
+
+@research_app.command("rerate")
+def rerate_cmd(
+    experiment: Path = typer.Argument(..., help="the experiment folder"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would change; write nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print the changes as JSON"),
+) -> None:
+    """Re-rate every rated row from its kept per-member scores, without replaying a game.
+
+    For a change of the rating fit: the old values go into each row's description, statuses
+    stay as decided (a row whose decision would now differ says so), the scores of rows
+    found only under runs/ are kept in panel_scores.jsonl."""
+    from .experiment import load_experiment
+    from .rerate import rerate
+
+    try:
+        exp = load_experiment(experiment)
+        out = rerate(exp, dry_run=dry_run)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+
+    def f(v):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
+
+    for c in out["changed"]:
+        (e, lo, hi, raw), (e2, lo2, hi2, raw2) = c["old"], c["new"]
+        would = "" if c["would_be"] == c["status"] else f"  (would be {c['would_be']})"
+        typer.echo(f"{c['run_id']}  {c['status']:8s} {f(e)} [{f(lo)}, {f(hi)}] raw {f(raw)}  ->  "
+                   f"{f(e2)} [{f(lo2)}, {f(hi2)}] raw {f(raw2)}{would}")
+    verb = "would change" if dry_run else "changed"
+    gone = f", {len(out['missing'])} with no kept scores: {', '.join(out['missing'])}" if out["missing"] else ""
+    typer.echo(f"{len(out['changed'])} rows {verb}, {out['unchanged']} already right{gone}")
 
 
 @research_app.command("report")

@@ -6,6 +6,7 @@
     experiment.toml      preset + overrides, budget, panel, search space (a comment on every key)
     results.tsv          the ledger, one row per run (see ledger.py); ledger.sqlite the same rows
     calibration.json     the panel's games among its members (played once; anchors the Elo scale)
+    panel_scores.jsonl   each rated row's scores against every member (what re-rates a row)
     sweep.sqlite3        the Optuna study of `gozero research sweep`
     runs/<run id>/       each run's training directory and logs
 

@@ -7,7 +7,10 @@ file; the next append or `Ledger.rows` brings it up to date). A lock file serial
 so a sweep and a single run may append to one experiment at once.
 
 Every row can be re-run from its fields: the commit, the overrides (``--set`` items, JSON),
-the seed, the budget and the initial checkpoint (see `rerun_command`).
+the seed, the budget and the initial checkpoint (see `rerun_command`). And every rated row
+can be re-rated without replaying a game: the rating that made it (its mean score against
+each member, and the games per member) is appended to ``panel_scores.jsonl`` with the row,
+kept in git beside the ledger (the run folders under ``runs/`` are not).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ COLUMNS = (
 NAMES = tuple(c for c, _ in COLUMNS)
 _QUOTED = ", ".join(f'"{c}"' for c in NAMES)
 _SCHEMA = ", ".join(f'"{c}" {t}' for c, t in COLUMNS)
+_ASSIGN = ", ".join(f'"{c}" = ?' for c in NAMES)
 STATUSES = ("keep", "discard", "crash", "pruned", "curve")
 
 
@@ -66,6 +70,7 @@ class Ledger:
         self.db_path = self.dir / "ledger.sqlite"
         self.tsv_path = self.dir / "results.tsv"
         self.lock_path = self.dir / ".ledger.lock"
+        self.scores_path = self.dir / "panel_scores.jsonl"
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -144,7 +149,81 @@ class Ledger:
             row["status"] = status
             row["description"] = (row["description"] + "; " if row["description"] else "") + reason
         self.append(row)
+        self.archive_rating(row)
         return row
+
+    def archive_rating(self, row: dict) -> dict | None:
+        """Keep the rating that made ``row`` in ``panel_scores.jsonl`` (once); returns it, or
+        None when the row is unrated or no such rating is found (see `rating_of`)."""
+        with self._locked():
+            if row["run_id"] in (stored := self._stored()):
+                return stored[row["run_id"]]
+            rating = self._from_run(row)
+            if rating is not None:
+                with open(self.scores_path, "a") as fh:
+                    fh.write(json.dumps(rating, sort_keys=True) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            return rating
+
+    def rating_of(self, row: dict) -> dict | None:
+        """The rating that made ``row``: the one kept in ``panel_scores.jsonl``, else the last
+        line of its run's ``runs/<id>/ratings.jsonl`` when that line's Elo is the row's. A dict
+        with ``scores`` and ``raw_scores`` (member -> mean score) and ``games_per_member``."""
+        with self._locked():
+            return self._stored().get(row["run_id"]) or self._from_run(row)
+
+    def _from_run(self, row: dict) -> dict | None:
+        if row.get("elo") is None or (isinstance(row["elo"], float) and math.isnan(row["elo"])):
+            return None
+        path = self.dir / "runs" / row["run_id"] / "ratings.jsonl"
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()] if path.is_file() else []
+        try:
+            rating = json.loads(lines[-1]) if lines else None
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(rating, dict) or not math.isclose(rating.get("elo", math.nan), row["elo"], abs_tol=1e-3):
+            return None  # the run's last rating did not make this row (or the row was re-rated since)
+        per = len(rating.get("scores") or {}) + len(rating.get("raw_scores") or {})
+        return {"run_id": row["run_id"], "checkpoint": rating.get("checkpoint"), "elo": rating["elo"],
+                "raw_elo": rating.get("raw_elo"), "games": rating.get("games"),
+                "games_per_member": rating["games"] / per if per and rating.get("games") else None,
+                "scores": rating.get("scores") or {}, "raw_scores": rating.get("raw_scores") or {}}
+
+    def stored_ratings(self) -> dict[str, dict]:
+        """run id -> the rating kept for it in ``panel_scores.jsonl``."""
+        with self._locked():
+            return self._stored()
+
+    def _stored(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        if self.scores_path.is_file():
+            for line in self.scores_path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill: the rating is in runs/ still
+                    continue
+                if isinstance(rec, dict) and rec.get("run_id"):
+                    out[rec["run_id"]] = rec
+        return out
+
+    def update(self, rows: list[dict]) -> None:
+        """Replace rows (by run id) with the given ones, in one transaction; the ledger's
+        only rewrite, for `gozero research rerate` (every other write appends)."""
+        if not rows:
+            return
+        with self._locked():
+            con = self._connect()
+            try:
+                with con:
+                    for row in rows:
+                        cur = con.execute(f"UPDATE runs SET {_ASSIGN} WHERE run_id = ?",
+                                          [row.get(c) for c in NAMES] + [row["run_id"]])
+                        if cur.rowcount != 1:
+                            raise KeyError(f"no ledger row {row['run_id']!r}")
+            finally:
+                con.close()
+            self._write_tsv(self._read())
 
     def best_kept(self) -> dict | None:
         """The kept row with the highest Elo."""

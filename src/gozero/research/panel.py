@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -33,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gozero.eval.ratings import Z95
 from gozero.rules import BLACK, Game, Rules
 
 ANCHOR_DIR = "research/anchors"
@@ -346,14 +344,13 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
     """Play ``model`` (searched at ``cfg.visits`` with ``search``, the run's [search] settings
     without noise; and raw, with no search) against every member and fit its Elo on the
     calibrated scale."""
-    from gozero.eval.ratings import fit_ratings, rate_against
-
-    results = list(calibration)
+    fixed = member_elos(cfg, calibration)
     scores: dict[str, dict[str, float]] = {"candidate": {}, "candidate-raw": {}}
+    out: list[float] = []
+    played = 0
     for who, visits in (("candidate", cfg.visits), ("candidate-raw", 0)):
-        if who == "candidate-raw" and not raw:
-            continue
-        for m in cfg.members:
+        tallies: dict[str, tuple[float, float]] = {}
+        for m in cfg.members if who == "candidate" or raw else ():
             if progress is not None:
                 progress(f"{who} vs {m}")
             n = cfg.games
@@ -363,42 +360,36 @@ def rate(model, cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]],
                 got = play_pairs(mine, theirs, n, cfg, _pair_seed(cfg, "candidate", m))
             finally:
                 theirs.close()
-            results.extend((who, m, s) for s in got)
+            tallies[m] = (float(sum(got)), float(len(got)))
             scores[who][m] = float(np.mean(got))
-    # the members stay where the calibration put them (a frozen panel): each network is rated
-    # alone against them, so its Elo depends on its own games only
-    members = fit_ratings(list(calibration), anchor=cfg.anchor, anchor_elo=cfg.anchor_elo, players=list(cfg.members))
-    fixed = {m: members.ratings[m].elo for m in cfg.members}
-    nan = float("nan")
-    out = []
-    for who in ("candidate", "candidate-raw"):
-        mine = [r for r in results[len(calibration):] if r[0] == who]
-        if not mine:
-            out += [nan, nan, nan]
-            continue
-        r = rate_against(mine, who, fixed, anchor_elo=cfg.anchor_elo)
-        out += [r.elo, r.elo - Z95 * r.sd, r.elo + Z95 * r.sd]
-    return PanelResult(*out, scores["candidate"], scores["candidate-raw"], len(results) - len(calibration))
+            played += len(got)
+        # the members stay where the calibration put them (a frozen panel): each network is
+        # rated alone against them, from its own games only
+        out += rate_tallies(tallies, fixed, cfg)
+    return PanelResult(*out, scores["candidate"], scores["candidate-raw"], played)
 
 
-def conditional_sd(fit, player: str, results: Sequence[tuple[str, str, float]], prior_draws: float = 1.0) -> float:
-    """Standard error (Elo) of ``player``'s rating with the panel's ratings held where the fit
-    put them: the interval of a run on this panel's scale. Every run of an experiment shares
-    the calibration, so the uncertainty of the members' own ratings is common to all rows and
-    cancels when two rows are compared; what separates them is the players' own games."""
-    from gozero.eval.ratings import ELO_PER_NAT
+def member_elos(cfg: PanelConfig, calibration: Sequence[tuple[str, str, float]]) -> dict[str, float]:
+    """The members' Elo from the calibration games alone (``anchor`` at ``anchor_elo``): where
+    the panel holds them for every rating of the experiment."""
+    from gozero.eval.ratings import fit_ratings
 
-    games: dict[str, float] = {}
-    for a, b, _ in results:
-        if player in (a, b):
-            other = b if a == player else a
-            games[other] = games.get(other, 0.0) + 1.0
-    info = 0.0
-    for other, n in games.items():
-        p = fit.expected(player, other)
-        info += (n + prior_draws) * p * (1.0 - p)
-    return ELO_PER_NAT / math.sqrt(info) if info > 0 else float("inf")
+    fit = fit_ratings(list(calibration), anchor=cfg.anchor, anchor_elo=cfg.anchor_elo, players=list(cfg.members))
+    return {m: fit.ratings[m].elo for m in cfg.members}
 
 
-__all__ = ["PanelConfig", "PanelResult", "anchor_names", "calibrate", "conditional_sd", "missing_members",
-           "play_pairs", "rate"]
+def rate_tallies(tallies: dict[str, tuple[float, float]], fixed: dict[str, float],
+                 cfg: PanelConfig) -> tuple[float, float, float]:
+    """(Elo, low, high) of a network that scored ``tallies`` (member -> (points, games))
+    against the members held at ``fixed`` (`member_elos`): it depends on its own games only,
+    so identical results give identical ratings. NaNs when it played nobody."""
+    from gozero.eval import ratings
+
+    if not any(n for _, n in tallies.values()):
+        return (float("nan"),) * 3
+    r = ratings.rate_tallies(tallies, fixed, anchor_elo=cfg.anchor_elo)
+    return r.elo, r.low, r.high
+
+
+__all__ = ["PanelConfig", "PanelResult", "anchor_names", "calibrate", "member_elos", "missing_members",
+           "play_pairs", "rate", "rate_tallies"]

@@ -100,8 +100,9 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
         if raw:
             ax.plot([r["cpu_s"] for r in raw], [r["raw_elo"] for r in raw], "--", color=colour, alpha=0.6,
                     label=f"{label} (raw)")
-    if len({r["cpu_s"] for r in rows if r["status"] == "curve" and r["cpu_s"] > 0}) > 2:
-        ax.set_xscale("log")
+    spans = sorted({r["cpu_s"] for r in rows if r["status"] == "curve" and r["cpu_s"] >= 1.0})
+    if len(spans) > 2:  # log-spaced points: log from the first second on, linear below it (a step-0
+        ax.set_xscale("symlog", linthresh=spans[0], linscale=0.3)  # snapshot sits at 0, not at 1e-3)
     ax.set_xlabel("training CPU seconds")
     ax.set_ylabel("panel Elo (95 % interval)")
     ax.set_title("Elo against CPU time, every run")
