@@ -225,5 +225,5 @@ def rate_tallies(tallies: dict[str, tuple[float, float]], fixed: dict[str, float
     for r, _, g in opp:
         p = 1.0 / (1.0 + math.exp(-(t - r)))
         info += g * p * (1.0 - p)
-    games = int(round(sum(n for _, n in tallies.values())))
-    return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), games, float(sum(p for p, _ in tallies.values())))
+    games, points = int(round(sum(n for _, n in tallies.values()))), float(sum(p for p, _ in tallies.values()))
+    return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), games, points)

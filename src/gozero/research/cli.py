@@ -27,6 +27,11 @@ research_app = typer.Typer(help="Budgeted experiments rated on a frozen panel: n
                            no_args_is_help=True, add_completion=False)
 
 
+def _elo(v) -> str:
+    """An Elo for a table: whole numbers, '-' for none."""
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
+
+
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code)
@@ -99,11 +104,9 @@ def new_cmd(
 
 
 def _row_line(row: dict) -> str:
-    def f(v):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
-
-    return (f"{row['run_id']}  {row['status']:7s}  Elo {f(row['elo'])} [{f(row['elo_low'])}, {f(row['elo_high'])}]"
-            f"  raw {f(row['raw_elo'])}  train {row['cpu_s']:.0f}/{row['budget_s']:.0f} CPU s"
+    interval = f"[{_elo(row['elo_low'])}, {_elo(row['elo_high'])}]"
+    return (f"{row['run_id']}  {row['status']:7s}  Elo {_elo(row['elo'])} {interval}"
+            f"  raw {_elo(row['raw_elo'])}  train {row['cpu_s']:.0f}/{row['budget_s']:.0f} CPU s"
             f"  eval {row['eval_cpu_s']:.0f} CPU s  {row['description']}")
 
 
@@ -303,13 +306,10 @@ def ledger_cmd(
         table.add_column(col, no_wrap=True)
     table.add_column("description")
 
-    def f(v):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
-
     for r in rows:
-        table.add_row(r["run_id"], r["status"], f(r["elo"]), f"[{f(r['elo_low'])}, {f(r['elo_high'])}]",
-                      f(r["raw_elo"]), f"{r['cpu_s']:.0f}/{r['budget_s']:.0f}", f(r["eval_cpu_s"]), str(r["seed"]),
-                      r["config_hash"], r["description"])
+        table.add_row(r["run_id"], r["status"], _elo(r["elo"]), f"[{_elo(r['elo_low'])}, {_elo(r['elo_high'])}]",
+                      _elo(r["raw_elo"]), f"{r['cpu_s']:.0f}/{r['budget_s']:.0f}", _elo(r["eval_cpu_s"]),
+                      str(r["seed"]), r["config_hash"], r["description"])
     from rich.console import Console
 
     console = Console()
@@ -341,14 +341,11 @@ def rerate_cmd(
         typer.echo(json.dumps(out))
         return
 
-    def f(v):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}"
-
     for c in out["changed"]:
         (e, lo, hi, raw), (e2, lo2, hi2, raw2) = c["old"], c["new"]
         would = "" if c["would_be"] == c["status"] else f"  (would be {c['would_be']})"
-        typer.echo(f"{c['run_id']}  {c['status']:8s} {f(e)} [{f(lo)}, {f(hi)}] raw {f(raw)}  ->  "
-                   f"{f(e2)} [{f(lo2)}, {f(hi2)}] raw {f(raw2)}{would}")
+        typer.echo(f"{c['run_id']}  {c['status']:8s} {_elo(e)} [{_elo(lo)}, {_elo(hi)}] raw {_elo(raw)}  ->  "
+                   f"{_elo(e2)} [{_elo(lo2)}, {_elo(hi2)}] raw {_elo(raw2)}{would}")
     verb = "would change" if dry_run else "changed"
     gone = f", {len(out['missing'])} with no kept scores: {', '.join(out['missing'])}" if out["missing"] else ""
     typer.echo(f"{len(out['changed'])} rows {verb}, {out['unchanged']} already right{gone}")
