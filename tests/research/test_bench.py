@@ -15,6 +15,7 @@ from research_setup import FAST, make_experiment
 
 from gozero.research.experiment import load_experiment
 from gozero.research.ledger import NAMES, Ledger
+from gozero.research.report import write_report
 from gozero.research.rerate import rerate
 from gozero.research.sweep import load_study, run_sweep
 from gozero.research.trial import TrialSpec, run_trial
@@ -78,6 +79,14 @@ def test_two_trial_sweep_end_to_end(tmp_path):
     assert sorted(kept) == sorted(r["run_id"] for r in rows) and all(kept[r["run_id"]]["scores"] for r in rows)
     again = rerate(exp)
     assert again["changed"] == [] and again["unchanged"] == 2 and again["missing"] == []
+    # a re-rated row: the report's trial table shows the ledger's Elo beside the sweep's
+    moved = {**(r := Ledger(exp.dir).rows()[1]), **{k: r[k] + 1234.0 for k in ("elo", "elo_low", "elo_high")}}
+    Ledger(exp.dir).update([moved])
+    write_report(exp)
+    table = (exp.dir / "report.md").read_text().split("## Best sweep trials")[1]
+    first = [ln for ln in table.splitlines() if ln.startswith("| 1 |")][0]
+    assert first.split(" | ")[1:3] == [f"{moved['elo']:.0f}", f"{rows[1]['elo']:.0f}"]
+    assert table.index("| 1 |") < table.index("| 0 |")  # ordered by the ledger's Elo
 
 
 @pytest.mark.slow

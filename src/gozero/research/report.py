@@ -162,13 +162,19 @@ def write_report(exp: Experiment) -> dict:
     if rated:
         lines += ["", "Re-run the best (at its commit):", "", f"    {rerun_command(exp.dir, rated[0])}"]
     if trials:
+        # the ledger's Elo (re-rated rows carry their new value; `gozero research rerate`),
+        # the value the sweep's sampler saw beside it
+        ledger_elo = {r["trial"]: r["elo"] for r in rows if r["trial"] is not None and r["trial"] >= 0
+                      and _num(r["elo"])}
+        trials = sorted(trials, key=lambda t: -ledger_elo.get(t.number, t.value))
         keys = sorted({k for t in trials for k in t.params})
-        lines += ["", "## Best sweep trials", "", "| trial | Elo | " + " | ".join(keys) + " |",
-                  "|---|---|" + "---|" * len(keys)]
+        lines += ["", "## Best sweep trials", "", "| trial | Elo | Elo in the sweep | " + " | ".join(keys) + " |",
+                  "|---|---|---|" + "---|" * len(keys)]
         for t in trials[:8]:
             vals = [_f(t.params.get(k), "{:.4g}") if isinstance(t.params.get(k), float) else str(t.params.get(k))
                     for k in keys]
-            lines.append(f"| {t.number} | {t.value:.0f} | " + " | ".join(vals) + " |")
+            lines.append(f"| {t.number} | {_f(ledger_elo.get(t.number, t.value))} | {t.value:.0f} | "
+                         + " | ".join(vals) + " |")
     if imp:
         lines += ["", "## Parameter importances (PED-ANOVA)", ""]
         lines += [f"- {k}: {v:.2f}" for k, v in imp.items()]
