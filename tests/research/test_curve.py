@@ -73,6 +73,9 @@ def test_a_runs_curve_is_rated_once_per_point_kept_small_and_committed(tmp_path,
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     assert str(kept.relative_to(repo)) in tracked and "experiments/2026-01-01-bench-test/results.tsv" in tracked
     assert "experiments/2026-01-01-bench-test/calibration.json" in tracked
+    assert "experiments/2026-01-01-bench-test/panel_scores.jsonl" in tracked  # what re-rates the rows
+    status = ["git", "status", "--porcelain", "-uno", "--", "experiments"]
+    assert not subprocess.run(status, capture_output=True, text=True, check=True).stdout.strip()  # nothing left out
 
     assert rate_curve(exp, tmp_path / "long-run", [first_point]) == []  # every point has its row: resumable
     assert len(Ledger(folder).rows()) == 2

@@ -156,6 +156,7 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
             elo = "-" if row["elo"] is None else f"{row['elo']:.0f} [{row['elo_low']:.0f}, {row['elo_high']:.0f}]"
             cal = exp.dir / "calibration.json"  # played before the first row: the panel's scale
             files = [ledger.tsv_path, ledger.db_path] + ([kept] if copy else []) + ([cal] if cal.is_file() else [])
+            files += [ledger.scores_path] if ledger.scores_path.is_file() else []
             _git_commit(exp, files,
                         f"{exp.dir.name}: curve {label} at {snap.cpu_seconds / 3600:.2f} CPU-hours: Elo {elo}")
     return rows
