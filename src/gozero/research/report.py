@@ -77,7 +77,9 @@ def importances(exp: Experiment) -> tuple[dict[str, float], list]:
     return imp, done
 
 
-def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
+def _figure(rows: list[dict], imp: dict[str, float], path: Path, members: dict[str, float]) -> None:
+    """The report's three panels; ``members``: the panel members' Elo, drawn as reference
+    lines under the curves of long runs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,8 +103,17 @@ def _figure(rows: list[dict], imp: dict[str, float], path: Path) -> None:
             ax.plot([r["cpu_s"] for r in raw], [r["raw_elo"] for r in raw], "--", color=colour, alpha=0.6,
                     label=f"{label} (raw)")
     spans = sorted({r["cpu_s"] for r in rows if r["status"] == "curve" and r["cpu_s"] >= 1.0})
-    if len(spans) > 2:  # log-spaced points: log from the first second on, linear below it (a step-0
-        ax.set_xscale("symlog", linthresh=spans[0], linscale=0.3)  # snapshot sits at 0, not at 1e-3)
+    if len(spans) > 2:  # log-spaced points: log from the decade of the first one on, linear below
+        # it (a step-0 snapshot sits at 0, half a decade to its left, not at 1e-3)
+        ax.set_xscale("symlog", linthresh=10.0 ** math.floor(math.log10(spans[0])), linscale=0.5)
+    if curves(rows) and members:  # where the members stand, for reading a curve
+        xlim = ax.get_xlim()
+        for name, elo in members.items():
+            ax.axhline(elo, color="0.6", lw=0.8, ls=":", zorder=0)
+            ax.annotate(name, (1.0, elo), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", fontsize=7, color="0.4")
+        log = ax.get_xscale() == "symlog"  # room on the right for the names
+        ax.set_xlim(xlim[0], xlim[1] * 4.0 if log else xlim[1] + 0.2 * (xlim[1] - xlim[0]))
     ax.set_xlabel("training CPU seconds")
     ax.set_ylabel("panel Elo (95 % interval)")
     ax.set_title("Elo against CPU time, every run")
@@ -147,7 +158,12 @@ def write_report(exp: Experiment) -> dict:
     imp, trials = importances(exp)
     png = exp.dir / "report.png"
     md = exp.dir / "report.md"
-    _figure(rows, imp, png)
+    cal_path = exp.dir / "calibration.json"
+    cal = json.loads(cal_path.read_text()) if cal_path.is_file() else None
+    games = [tuple(g) for g in cal["games"]] if cal else []
+    fit = fit_ratings(games, anchor=exp.panel.anchor, anchor_elo=exp.panel.anchor_elo,
+                      players=list(exp.panel.members)) if games else None
+    _figure(rows, imp, png, {m: fit.ratings[m].elo for m in exp.panel.members} if fit else {})
     rated = sorted((r for r in rows if _num(r["elo"]) and r["status"] in ("keep", "discard")), key=lambda r: -r["elo"])
     counts = ", ".join(f"{s} {sum(r['status'] == s for r in rows)}" for s in (*COLOURS, "curve"))
     lines = [f"# Report: {exp.name}", "",
@@ -189,16 +205,11 @@ def write_report(exp: Experiment) -> dict:
     for i, r in enumerate(r for r in rows if r["status"] != "curve"):
         lines.append(f"| {i} | {r['run_id']} | {r['status']} | {_f(r['elo'])} | [{_f(r['elo_low'])}, "
                      f"{_f(r['elo_high'])}] | {_cell(r['description'])} |")
-    cal_path = exp.dir / "calibration.json"
-    if cal_path.is_file():
-        cal = json.loads(cal_path.read_text())
-        games = [tuple(g) for g in cal["games"]]
+    if cal is not None:
         lines += ["", "## Panel (calibrated once, "
                   f"{len(games)} games, {cal.get('cpu_seconds', 0):.0f} CPU s)", "",
                   "| member | Elo | 95 % (joint fit) | score |", "|---|---|---|---|"]
-        if games:
-            fit = fit_ratings(games, anchor=exp.panel.anchor, anchor_elo=exp.panel.anchor_elo,
-                              players=list(exp.panel.members))
+        if fit is not None:
             for m in exp.panel.members:
                 r = fit.ratings[m]
                 lines.append(f"| {m} | {r.elo:.0f} | [{r.low:.0f}, {r.high:.0f}] | {r.score:g}/{r.games} |")
