@@ -184,11 +184,10 @@ class Ledger:
             return None
         if not isinstance(rating, dict) or not math.isclose(rating.get("elo", math.nan), row["elo"], abs_tol=1e-3):
             return None  # the run's last rating did not make this row (or the row was re-rated since)
-        per = len(rating.get("scores") or {}) + len(rating.get("raw_scores") or {})
-        return {"run_id": row["run_id"], "checkpoint": rating.get("checkpoint"), "elo": rating["elo"],
-                "raw_elo": rating.get("raw_elo"), "games": rating.get("games"),
-                "games_per_member": rating["games"] / per if per and rating.get("games") else None,
-                "scores": rating.get("scores") or {}, "raw_scores": rating.get("raw_scores") or {}}
+        return _with_games_per_member({"run_id": row["run_id"], "checkpoint": rating.get("checkpoint"),
+                                       "elo": rating["elo"], "raw_elo": rating.get("raw_elo"),
+                                       "games": rating.get("games"), "scores": rating.get("scores") or {},
+                                       "raw_scores": rating.get("raw_scores") or {}})
 
     def stored_ratings(self) -> dict[str, dict]:
         """run id -> the rating kept for it in ``panel_scores.jsonl``."""
@@ -204,7 +203,7 @@ class Ledger:
                 except json.JSONDecodeError:  # a line cut by a kill: the rating is in runs/ still
                     continue
                 if isinstance(rec, dict) and rec.get("run_id"):
-                    out[rec["run_id"]] = rec
+                    out[rec["run_id"]] = _with_games_per_member(rec)
         return out
 
     def update(self, rows: list[dict]) -> None:
@@ -229,6 +228,15 @@ class Ledger:
         """The kept row with the highest Elo."""
         kept = [r for r in self.rows() if r["status"] == "keep" and r["elo"] is not None]
         return max(kept, key=lambda r: r["elo"]) if kept else None
+
+
+def _with_games_per_member(rating: dict) -> dict:
+    """``rating`` with ``games_per_member`` filled in (lines kept before it was recorded have
+    only the total): every member plays the same number of games, searched and raw alike."""
+    if rating.get("games_per_member"):
+        return rating
+    per = len(rating.get("scores") or {}) + len(rating.get("raw_scores") or {})
+    return {**rating, "games_per_member": rating["games"] / per if per and rating.get("games") else None}
 
 
 def decide_status(row: dict, best: dict | None) -> tuple[str, str]:

@@ -54,11 +54,9 @@ def calibration_games(exp: Experiment) -> list[tuple[str, str, float]]:
 def rating_elos(rating: dict, fixed: dict[str, float], exp: Experiment) -> tuple[float, float, float, float]:
     """(Elo, low, high, raw Elo) of a kept rating on the panel with the members at ``fixed``."""
     scores, raw = rating.get("scores") or {}, rating.get("raw_scores") or {}
-    per = rating.get("games_per_member")
+    per = rating.get("games_per_member")  # filled in by the ledger for lines kept without it
     if not per:
-        if not rating.get("games") or not scores:
-            raise ValueError(f"rating of {rating.get('run_id')!r} has no game counts")
-        per = rating["games"] / (len(scores) + len(raw))
+        raise ValueError(f"rating of {rating.get('run_id')!r} has no game counts")
     elo, low, high = rate_tallies({m: (s * per, float(per)) for m, s in scores.items()}, fixed, exp.panel)
     raw_elo = rate_tallies({m: (s * per, float(per)) for m, s in raw.items()}, fixed, exp.panel)[0]
     return elo, low, high, raw_elo
