@@ -95,22 +95,27 @@ def pilot_winner(arm: str) -> tuple[int, dict] | None:
 
 
 def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
+    """The stage's runs in the order they are taken: the pilot arm by arm; the main runs seed
+    by seed (every arm's seed 0 first), so that a complete comparison of one seed comes first."""
     out = []
-    for arm in arms:
-        name, over = ARMS[arm]
-        if stage == "pilot":
+    if stage == "pilot":
+        for arm in arms:
             for k, grid in enumerate(GRIDS[arm]):
-                out.append({"label": _label(stage, arm, k), "arm": arm, "overrides": over + grid, "seed": PILOT_SEED,
-                            "budget": PILOT_BUDGET, "exp": PILOT, "points": []})
+                out.append({"label": _label(stage, arm, k), "arm": arm, "overrides": ARMS[arm][1] + grid,
+                            "seed": PILOT_SEED, "budget": PILOT_BUDGET, "exp": PILOT, "points": []})
+        return out
+    frozen = {}
+    for arm in arms:
+        won = pilot_winner(arm)
+        if won is None:
+            print(f"{arm}: its pilot is not complete; main runs wait", file=sys.stderr)
         else:
-            won = pilot_winner(arm)
-            if won is None:
-                print(f"{arm}: its pilot is not complete; main runs wait", file=sys.stderr)
-                continue
-            for s in seeds:
-                out.append({"label": _label(stage, arm, s), "arm": arm, "overrides": over + GRIDS[arm][won[0]],
-                            "seed": s, "budget": MAIN_BUDGET, "exp": HERE,
-                            "points": [f * MAIN_BUDGET for f in FRACTIONS]})
+            frozen[arm] = won[0]
+    for s in seeds:
+        for arm, k in frozen.items():
+            out.append({"label": _label(stage, arm, s), "arm": arm, "overrides": ARMS[arm][1] + GRIDS[arm][k],
+                        "seed": s, "budget": MAIN_BUDGET, "exp": HERE,
+                        "points": [f * MAIN_BUDGET for f in FRACTIONS]})
     return out
 
 
@@ -184,17 +189,21 @@ def main() -> None:
                 print(f"{stage:5s} {job['label']:8s} {state:8s} {len(rated)} rows")
         return
     RUNS.mkdir(parents=True, exist_ok=True)
-    for job in jobs(args.stage, arms, seeds):
-        want = 1 if not job["points"] else len(job["points"]) + 1
-        done = _curve_rows(job["exp"], job["label"])
-        if len(done) >= want:
-            continue
-        with open(RUNS / f".{job['label']}.lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # the other copy has it
-            run_job(job, args.commit)
+    tried: set[str] = set()
+    while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
+        todo = [j for j in jobs(args.stage, arms, seeds) if j["label"] not in tried
+                and len(_curve_rows(j["exp"], j["label"])) < (len(j["points"]) + 1 if j["points"] else 1)]
+        for job in todo:
+            with open(RUNS / f".{job['label']}.lock", "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # the other copy has it
+                tried.add(job["label"])  # once per invocation: a run that stopped is not retried in a loop
+                run_job(job, args.commit)
+                break
+        else:
+            return
 
 
 if __name__ == "__main__":
