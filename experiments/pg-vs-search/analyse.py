@@ -65,6 +65,26 @@ def _jsonl(path: Path) -> list[dict]:
     return out
 
 
+def outcomes(run: Path) -> dict | None:
+    """Black's wins, draws and losses in a run's self-play, from its shards: the value target
+    of each game's first position (move 0, black to move). A search arm records a position
+    only when it was fully searched, independently of the game's result, so its games with
+    move 0 recorded are an unbiased sample; a policy arm records every position."""
+    import numpy as np
+
+    from gozero.selfplay.shards import load_arrays
+
+    wdl = np.zeros(3)
+    for path in sorted((run / "shards").glob("*.npz")):
+        a = load_arrays(path)
+        first = a["move_index"] == 0
+        wdl += a["value"][first].sum(axis=0)
+    n = int(wdl.sum())
+    if n == 0:
+        return None
+    return {"games": n, "black": wdl[0] / n, "draw": wdl[1] / n, "white": wdl[2] / n}
+
+
 def collect() -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
@@ -96,6 +116,7 @@ def collect() -> dict:
             "policy_entropy": med("policy_entropy"), "noise_scale": noise,
             "previous_win_rate": [[m["cpu_seconds"], m["previous_win_rate"]] for m in metrics
                                   if isinstance(m.get("previous_win_rate"), (int, float))],
+            "outcomes": outcomes(run),
             "black_win_rate": statistics.median([m["black_win_rate"] for m in metrics if "black_win_rate" in m] or [0]),
             "mean_game_length": statistics.median([m["mean_game_length"] for m in metrics
                                                    if "mean_game_length" in m] or [0]),
@@ -253,6 +274,18 @@ def _figure(table: dict) -> None:
     plt.close(fig)
 
 
+def _previous(s: dict) -> str:
+    vals = [w for _, w in s.get("previous_win_rate") or []]
+    return f"{statistics.median(vals):.2f} ({len(vals)})" if vals else "-"
+
+
+def _wdl(s: dict) -> str:
+    o = s.get("outcomes")
+    if not o:
+        return f"{s['black_win_rate']:.2f} / - / -"
+    return f"{o['black']:.2f} / {o['draw']:.2f} / {o['white']:.2f} ({o['games']})"
+
+
 def report() -> Path:
     table = curve_table(HERE, MAIN_BUDGET)
     pilot = curve_table(HERE / "pilot", 900.0)
@@ -304,8 +337,15 @@ def report() -> Path:
             lines.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
     if signals:
         lines += ["", "## Signals per run (second half of each run's batches)", "",
+                  "*bits/sample* is the arm's own learning signal (H4). *bits soft* is KL(target || current "
+                  "policy) in bits; for the arms that act with the raw policy the target is the behaviour "
+                  "policy, so it measures how far the network has moved from the ones that played the "
+                  "positions it trains on. *previous*: the median win rate of a checkpoint against the one "
+                  "before it (20 games each time; how many in brackets). The "
+                  "outcomes are self-play's (komi 9), from the first position of each recorded game.", "",
                   "| run | games | steps | bits/sample | bits soft | bits one-hot | bits outcome | entropy | "
-                  "noise scale 1/4, 1/2, 1 | black wins |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "noise scale 1/4, 1/2, 1 | previous | black / draw / white (games) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def f3(v) -> str:
             return "-" if v is None else f"{v:.3g}"
@@ -314,8 +354,7 @@ def report() -> Path:
             ns = ", ".join(f3((s["noise_scale"].get(k) or {}).get("noise_scale")) for k in ("0.25", "0.5", "1.0"))
             lines.append(f"| {name} | {s['games']} | {s['steps']} | {f3(s['bits_per_sample'])} | "
                          f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
-                         f"{f3(s['policy_entropy'])} | {ns} | "
-                         f"{s['black_win_rate']:.2f} |")
+                         f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_wdl(s)} |")
     lines += ["", "## What limits the conclusion", "",
               "One board size (7x7), one small network (4x32), one CPU-hour per run and three seeds per arm;"
               " the panel's engines are weak on 7x7 and its intervals wide (20 games per member). The policy-"
