@@ -91,3 +91,23 @@ def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path):
     table = analyse.curve_table(tmp_path, 3600.0)
     assert sorted(table["A5-s0"]) == sorted(analyse.POINTS)
     assert table["A5-s0"][1.0]["elo"] == 500.0 and table["A5-s0"][1 / 32]["elo"] == 0.0
+
+
+def test_outcomes_count_each_games_first_position_from_blacks_view(analyse, tmp_path):
+    import numpy as np
+
+    from gozero.selfplay.shards import atomic_savez
+
+    win, draw, loss = np.eye(3, dtype=np.float32)
+    (tmp_path / "shards").mkdir()
+    # shard 0: a black win (moves 0-2, white's view at move 1) and a draw; shard 1: a white win
+    # whose move 0 was not recorded (a search arm's partial recording) and one whose move 0 was
+    atomic_savez(tmp_path / "shards" / "shard_000000.npz", move_index=np.array([0, 1, 2, 0, 1]),
+                 value=np.stack([win, loss, win, draw, draw]))
+    atomic_savez(tmp_path / "shards" / "shard_000001.npz", move_index=np.array([3, 4, 0, 1]),
+                 value=np.stack([win, loss, loss, win]))
+    got = analyse.outcomes(tmp_path)
+    assert got["games"] == 3
+    assert got["black"] == pytest.approx(1 / 3) and got["draw"] == pytest.approx(1 / 3)
+    assert got["white"] == pytest.approx(1 / 3)
+    assert analyse.outcomes(tmp_path / "nothing") is None
