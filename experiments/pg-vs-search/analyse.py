@@ -85,6 +85,38 @@ def outcomes(run: Path) -> dict | None:
     return {"games": n, "black": wdl[0] / n, "draw": wdl[1] / n, "white": wdl[2] / n}
 
 
+def policy_spread(run: Path, positions: int = 512) -> dict | None:
+    """How peaked the run's last network is on the positions of its last shard (its own
+    recent games): the median spread of its policy logits over the legal moves (max - min)
+    and the share of positions where one move takes more than 99 % of the probability. A
+    policy whose logits run away (a spread in the hundreds or thousands) plays as if
+    deterministic and no longer explores."""
+    import numpy as np
+    import torch
+
+    from gozero.net.features import NUM_PLANES
+    from gozero.net.inference import load_checkpoint_model
+    from gozero.selfplay.shards import load_arrays
+    from gozero.train.trainer import LEGAL_PLANE
+
+    ckpt, shards = run / "checkpoints" / "model_latest.pt", sorted((run / "shards").glob("*.npz"))
+    if not ckpt.is_file() or not shards:
+        return None
+    model, _ = load_checkpoint_model(ckpt)
+    model.eval()
+    a = load_arrays(shards[-1])
+    n = min(positions, len(a["globals"]))
+    size = int(round(math.sqrt(a["ownership"].shape[1])))
+    planes = np.unpackbits(a["planes"][-n:], axis=2, count=size * size).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(planes.reshape(n, NUM_PLANES, size, size)),
+                       torch.from_numpy(a["globals"][-n:].astype(np.float32)))["policy"].double()
+    legal = torch.cat([torch.from_numpy(planes[:, LEGAL_PLANE] > 0), torch.ones(n, 1, dtype=torch.bool)], dim=1)
+    spread = logits.masked_fill(~legal, -math.inf).amax(1) - logits.masked_fill(~legal, math.inf).amin(1)
+    pmax = torch.softmax(logits.masked_fill(~legal, -math.inf), dim=1).amax(1)
+    return {"positions": n, "logit_spread": float(spread.median()), "peaked": float((pmax > 0.99).double().mean())}
+
+
 def collect() -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
@@ -116,7 +148,7 @@ def collect() -> dict:
             "policy_entropy": med("policy_entropy"), "noise_scale": noise,
             "previous_win_rate": [[m["cpu_seconds"], m["previous_win_rate"]] for m in metrics
                                   if isinstance(m.get("previous_win_rate"), (int, float))],
-            "outcomes": outcomes(run),
+            "outcomes": outcomes(run), "policy_spread": policy_spread(run),
             "black_win_rate": statistics.median([m["black_win_rate"] for m in metrics if "black_win_rate" in m] or [0]),
             "mean_game_length": statistics.median([m["mean_game_length"] for m in metrics
                                                    if "mean_game_length" in m] or [0]),
@@ -207,7 +239,9 @@ def h4(signals: dict) -> str:
 def h5(signals: dict) -> str:
     def med(arm: str, frac: str) -> float | None:
         vals = [((signals.get(f"{arm}-s{s}") or {}).get("noise_scale") or {}).get(frac) for s in MAIN_SEEDS]
-        vals = [v["noise_scale"] for v in vals if v]
+        # a measure whose |G|^2 estimate was not positive is logged as NaN: the noise swamped
+        # the gradient, so it counts as +inf (the limit as the estimate goes to 0 from above)
+        vals = [v["noise_scale"] if math.isfinite(v["noise_scale"]) else math.inf for v in vals if v]
         return statistics.median(vals) if len(vals) == len(MAIN_SEEDS) else None
 
     factors = []
@@ -217,7 +251,7 @@ def h5(signals: dict) -> str:
             v = med(arm, frac)
             if base is None or v is None:
                 return "pending (noise scales of every main run at 1/4, 1/2 and 1 of the budget)"
-            factors.append(v / base if base > 0 else math.inf)
+            factors.append(1.0 if math.isinf(v) and math.isinf(base) else v / base if base > 0 else math.inf)
     if min(factors) >= 10:
         return f"confirmed (smallest factor {min(factors):.1f})"
     if min(factors) < 3:
@@ -277,6 +311,11 @@ def _figure(table: dict) -> None:
 def _previous(s: dict) -> str:
     vals = [w for _, w in s.get("previous_win_rate") or []]
     return f"{statistics.median(vals):.2f} ({len(vals)})" if vals else "-"
+
+
+def _spread(s: dict) -> str:
+    sp = s.get("policy_spread")
+    return f"{sp['logit_spread']:.3g}, {sp['peaked']:.0%}" if sp else "-"
 
 
 def _wdl(s: dict) -> str:
@@ -342,19 +381,24 @@ def report() -> Path:
                   "policy, so it measures how far the network has moved from the ones that played the "
                   "positions it trains on. *previous*: the median win rate of a checkpoint against the one "
                   "before it (20 games each time; how many in brackets). The "
-                  "outcomes are self-play's (komi 9), from the first position of each recorded game.", "",
+                  "outcomes are self-play's (komi 9), from the first position of each recorded game. *spread*: "
+                  "the last network's median logit spread (max - min over the legal moves) on the positions of "
+                  "its last shard, and the share of them where one move takes over 99 % of the probability.", "",
                   "| run | games | steps | bits/sample | bits soft | bits one-hot | bits outcome | entropy | "
-                  "noise scale 1/4, 1/2, 1 | previous | black / draw / white (games) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "noise scale 1/4, 1/2, 1 | previous | spread, peaked | black / draw / white (games) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def f3(v) -> str:
             return "-" if v is None else f"{v:.3g}"
 
+        def noise(v) -> str:  # NaN: the |G|^2 estimate was not positive, counted as inf (H5)
+            return "inf" if isinstance(v, float) and math.isnan(v) else f3(v)
+
         for name, s in sorted(signals.items()):
-            ns = ", ".join(f3((s["noise_scale"].get(k) or {}).get("noise_scale")) for k in ("0.25", "0.5", "1.0"))
+            ns = ", ".join(noise((s["noise_scale"].get(k) or {}).get("noise_scale")) for k in ("0.25", "0.5", "1.0"))
             lines.append(f"| {name} | {s['games']} | {s['steps']} | {f3(s['bits_per_sample'])} | "
                          f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
-                         f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_wdl(s)} |")
+                         f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_spread(s)} | {_wdl(s)} |")
     lines += ["", "## What limits the conclusion", "",
               "One board size (7x7), one small network (4x32), one CPU-hour per run and three seeds per arm;"
               " the panel's engines are weak on 7x7 and its intervals wide (20 games per member). The policy-"

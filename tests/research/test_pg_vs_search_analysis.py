@@ -111,3 +111,14 @@ def test_outcomes_count_each_games_first_position_from_blacks_view(analyse, tmp_
     assert got["black"] == pytest.approx(1 / 3) and got["draw"] == pytest.approx(1 / 3)
     assert got["white"] == pytest.approx(1 / 3)
     assert analyse.outcomes(tmp_path / "nothing") is None
+
+
+def test_h5_counts_a_noise_scale_that_could_not_be_estimated_as_infinite(analyse):
+    def signals(pg_noise: float, a5_noise: float) -> dict:
+        return {f"{arm}-s{s}": {"noise_scale": {k: {"noise_scale": pg_noise if arm in analyse.PG_ARMS else
+                                                    (a5_noise if s == 0 else 100.0), "cpu_seconds": 0}
+                                                for k in ("0.25", "0.5", "1.0")}}
+                for arm in analyse.CORE for s in analyse.MAIN_SEEDS}
+
+    assert analyse.h5(signals(float("nan"), 100.0)).startswith("confirmed")  # noise swamps the policy gradient
+    assert analyse.h5(signals(150.0, float("nan"))).startswith("refuted")  # one A5 seed inf: the median is 100
