@@ -344,3 +344,27 @@ def test_pass_into_a_win_only_the_strict_count_gives_is_refused(algorithm):
 def test_unknown_scoring_rule_is_refused():
     with pytest.raises(ValueError, match="scoring"):
         BatchedSearch(MaterialEvaluator(), 5, 1, SearchConfig(), scoring="japanese")
+
+
+def test_reused_root_drops_visits_on_a_move_the_game_forbids():
+    """Inside the tree only simple ko is known: a reused subtree can hold visits on a move that
+    positional superko forbids in the game. The refreshed root drops that edge, so neither the
+    move played nor the visit-count target names it (self-play used to play it and crash)."""
+    g = _game(5, [])
+    s = BatchedSearch(MaterialEvaluator(), 5, 1, SearchConfig(algorithm="puct", simulations=200), komi=0.5, seed=4)
+    s.set_root_from_game(0, g)
+    a = int(s.run().action[0])
+    g.play(a)
+    child = s.tree.child[0, 0, a]
+    kept = s.tree.nsa[0, child].copy()
+    forbidden = int(np.argmax(kept))  # the reply the kept subtree visited most
+    assert kept[forbidden] > 0
+    mask = g.legal_mask().copy()
+    mask[forbidden] = False  # as superko would
+    g.legal_mask = lambda: mask
+    assert s.set_root_from_game(0, g, [a])
+    assert s.tree.nsa[0, 0, forbidden] == 0 and s.tree.child[0, 0, forbidden] == -1
+    for temperature in (0.0, 1.0):
+        r = s.run(simulations=1, temperature=temperature)
+        assert int(r.action[0]) != forbidden and r.policy_target[0, forbidden] == 0
+        assert r.visits[0, forbidden] == 0

@@ -164,8 +164,14 @@ class BatchedSearch:
 
     def _refresh_root(self, b: int, legal: np.ndarray, prev: np.ndarray, last_moves: np.ndarray) -> None:
         """A reused root gets the game's real legal moves (the tree used simple ko), its
-        prior renormalised over them, and the history of the game."""
+        prior renormalised over them, and the history of the game. An edge that the game
+        forbids (positional superko) loses its visits and its subtree, so that neither the
+        move chosen nor the visit-count target can name it."""
         t = self.tree
+        gone = ~legal.astype(np.bool_)
+        t.nsa[b, 0, gone] = 0
+        t.wsa[b, 0, gone] = 0
+        t.child[b, 0, gone] = -1
         t.legal[b, 0] = legal
         pr = t.prior[b, 0] * legal
         total = pr.sum()
