@@ -350,6 +350,10 @@ def report() -> Path:
             mark = " **(frozen)**" if won and won[0] == k else ""
             lines.append(f"| {arm} {ARMS[arm][0]} | c{k}{mark} | `{' '.join(grid)}` | {r['elo']:.0f} | "
                          f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} | {r['games']} |")
+    crashes = [r for folder in (HERE / "pilot", HERE) for r in _rows(folder) if r["status"] == "crash"]
+    if crashes:
+        lines += ["", "Crashed runs (ledger rows, rerun as the deviations say):", ""]
+        lines += [f"- `{r['run_id']}`: {r['description']}" for r in crashes]
     lines += ["", "## Hypotheses (searched ratings; raw beside)", "", "| | searched | raw |", "|---|---|---|",
               f"| H1 search beats policy gradient by 100 | {h1(table, 'elo')} | {h1(table, 'raw_elo')} |",
               f"| H2 soft target beats one-hot by 50 | {_pair(table, 'A5', 'A3', 50, 'elo')} | "
