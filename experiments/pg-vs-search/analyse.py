@@ -339,8 +339,18 @@ def report() -> Path:
              f"pilot: {sum(len(v) > 0 for v in pilot.values())} of {sum(len(GRIDS[a]) for a in CORE)} core "
              "configurations rated.", ""]
     lines += ["## Pilot (0.25 CPU-hour, seed 100; pilot panel: random and GNU Go level 0, 40 games each)", "",
-              "| arm | configuration | overrides | pilot Elo | 95 % | raw Elo | games |",
-              "|---|---|---|---|---|---|---|"]
+              "The registered score (40 searched games against GNU Go level 0; raw after the slash) "
+              "beside the pilot Elo that picks the winner (README, Deviations).", "",
+              "| arm | configuration | overrides | pilot Elo | 95 % | raw Elo | vs GNU Go 0 | games |",
+              "|---|---|---|---|---|---|---|---|"]
+    from gozero.research.ledger import Ledger
+
+    kept = Ledger(HERE / "pilot").stored_ratings() if (HERE / "pilot" / "ledger.sqlite").exists() else {}
+
+    def gnugo0(row: dict) -> str:
+        rating = kept.get(row["run_id"]) or {}
+        got = [(rating.get(k) or {}).get("gnugo:0") for k in ("scores", "raw_scores")]
+        return "-" if got[0] is None else f"{got[0]:.0%} / {got[1]:.0%}" if got[1] is not None else f"{got[0]:.0%}"
     for arm in CORE + OPTIONAL:
         won = pilot_winner(arm)
         for k, grid in enumerate(GRIDS[arm]):
@@ -349,7 +359,8 @@ def report() -> Path:
                 continue
             mark = " **(frozen)**" if won and won[0] == k else ""
             lines.append(f"| {arm} {ARMS[arm][0]} | c{k}{mark} | `{' '.join(grid)}` | {r['elo']:.0f} | "
-                         f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} | {r['games']} |")
+                         f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} | {gnugo0(r)} | "
+                         f"{r['games']} |")
     crashes = [r for folder in (HERE / "pilot", HERE) for r in _rows(folder) if r["status"] == "crash"]
     if crashes:
         lines += ["", "Crashed runs (ledger rows, rerun as the deviations say):", ""]
