@@ -106,8 +106,7 @@ class PuctPolicy:
     def output(self, search: BatchedSearch, temperature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tree = search.tree
         B, A = tree.nsa.shape[0], tree.nsa.shape[2]
-        visits = tree.nsa[:, 0, :] * tree.legal[:, 0, :]  # only the game's legal moves
-        visits = visits.astype(np.float64)
+        visits = tree.nsa[:, 0, :].astype(np.float64)  # the root holds only legal edges (_refresh_root)
         action = np.full(B, A - 1, np.int64)
         target = np.zeros((B, A), np.float32)
         for b in range(B):
