@@ -22,7 +22,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from study import ARMS, CORE, FRACTIONS, GRIDS, MAIN_BUDGET, MAIN_SEEDS, OPTIONAL, RUNS, pilot_winner  # noqa: E402
+from study import (  # noqa: E402
+    ARMS,
+    CORE,
+    FRACTIONS,
+    GRIDS,
+    MAIN_BUDGET,
+    MAIN_SEEDS,
+    NINE,
+    NINE_BUDGET,
+    OPTIONAL,
+    RUNS,
+    nine_label,
+    pilot_winner,
+)
 
 DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
 FIG = HERE / "pg-vs-search.png"
@@ -272,6 +285,61 @@ def h6(table: dict, key: str) -> str:
     return f"inconclusive (A6 {m['A6']:.0f}, A5 {m['A5']:.0f}, best policy gradient {best_pg:.0f})"
 
 
+# -- the 9x9 confirmation ----------------------------------------------------------------------
+
+def confirm_pair(table: dict) -> tuple[str, str] | None:
+    """The pair the 9x9 confirmation runs: the best search arm and the best policy-gradient arm
+    by median searched Elo over the seeds at the full 7x7 budget, ties to the lower arm number;
+    None until every core main run is rated there."""
+    med = {}
+    for arm in SEARCH_ARMS + PG_ARMS:
+        elos = _elos(table, arm, 1.0)
+        if not _complete(elos):
+            return None
+        med[arm] = statistics.median(elos)
+
+    def best(arms: tuple[str, ...]) -> str:
+        return max(arms, key=lambda a: (med[a], -int(a[1:])))
+    return best(SEARCH_ARMS), best(PG_ARMS)
+
+
+def nine_curves(folder: Path = NINE) -> dict[str, dict[float, dict]]:
+    """label -> {point (CPU seconds as labelled; the run's last snapshot under its own CPU
+    seconds): ledger row} for the ``curve`` rows of the 9x9 experiment's ledger."""
+    out: dict[str, dict[float, dict]] = {}
+    for r in _rows(folder):
+        m = _DESC.match(r.get("description") or "")
+        if r["status"] == "curve" and m and r["elo"] is not None:
+            out.setdefault(m["label"], {})[float(m["point"])] = r
+    return out
+
+
+def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -> tuple[str, str]:
+    """The 9x9 criteria (README), on searched ratings: confirmed if the search arm's last rating
+    is >= 100 above the policy-gradient arm's with 95 % intervals apart; refuted if the
+    policy-gradient arm is within 50 of it, or above, at every point both curves rated (the
+    doubling points and the last snapshots); otherwise partial. Returns (verdict, the raw
+    ratings at 4 CPU-hours, reported beside)."""
+    if pair is None:
+        return "pending (the pair is picked once every core main run is rated)", ""
+    s, p = (curves.get(nine_label(a), {}) for a in pair)
+    last = [max(c.values(), key=lambda r: r["cpu_s"]) if c else None for c in (s, p)]
+    waiting = [a for a, r in zip(pair, last, strict=True) if r is None or r["cpu_s"] < NINE_BUDGET * 0.99]
+    if waiting:
+        return f"pending ({', '.join(waiting)} not rated at 4 CPU-hours on 9x9)", ""
+    fs, fp = last
+    pairs = [(s[pt], p[pt]) for pt in sorted(set(s) & set(p)) if s[pt] is not fs and p[pt] is not fp]
+    pairs.append((fs, fp))
+    said = f"{pair[0]} {fs['elo']:.0f} [{fs['elo_low']:.0f}, {fs['elo_high']:.0f}] vs {pair[1]} {fp['elo']:.0f} " \
+           f"[{fp['elo_low']:.0f}, {fp['elo_high']:.0f}] at 4 CPU-hours"
+    raw = f"{pair[0]} {fs['raw_elo']:.0f} vs {pair[1]} {fp['raw_elo']:.0f}"
+    if fs["elo"] - fp["elo"] >= 100 and fs["elo_low"] > fp["elo_high"]:
+        return f"confirmed ({said})", raw
+    if all(b["elo"] >= a["elo"] - 50 for a, b in pairs):
+        return f"refuted ({said}; within 50 or above at all {len(pairs)} points both rated)", raw
+    return f"partial ({said})", raw
+
+
 # -- report ----------------------------------------------------------------------------------
 
 def _figure(table: dict) -> None:
@@ -375,7 +443,10 @@ def report() -> Path:
               f"| H5 gradient noise, policy gradient >= 10x search | {h5(signals)} | |",
               f"| H6 per-move Q credit without imitation (optional) | {h6(table, 'elo')} | {h6(table, 'raw_elo')} |",
               f"| H7 reanalyse pays at equal compute (optional) | {_pair(table, 'A7', 'A5', 50, 'elo')} | "
-              f"{_pair(table, 'A7', 'A5', 50, 'raw_elo')} |", ""]
+              f"{_pair(table, 'A7', 'A5', 50, 'raw_elo')} |"]
+    pair, nine = confirm_pair(table), nine_curves()
+    verdict, raw = h_nine(nine, pair)
+    lines += [f"| 9x9 confirmation{' (' + ' vs '.join(pair) + ')' if pair else ''} | {verdict} | {raw} |", ""]
     if table:
         _figure(table)
         lines += ["![Elo against CPU seconds per arm](../../experiments/pg-vs-search/pg-vs-search.png)", "",

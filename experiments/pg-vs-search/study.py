@@ -8,12 +8,19 @@ runs (a lock file per run).
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
     taskset -c 1 nice python experiments/pg-vs-search/study.py main [--arms A5] [--seeds 0,1,2] [--commit]
     python experiments/pg-vs-search/study.py frozen          the pilot's winners, per arm
+    nice python experiments/pg-vs-search/study.py confirm --commit   the 9x9 confirmation (both cores)
 
 The arms, grids, seeds, budgets and checkpoint fractions are the ones pre-registered in
 README.md; the pilot's winners are read from the pilot ledger (highest Elo on the pilot
 panel, ties to the first listed configuration), and a main run of an arm waits until its
 pilot is complete. ``--commit`` commits each ledger row (and each run's final snapshot) as
 it arrives.
+
+``confirm`` is the pre-registered 9x9 confirmation (README "9x9 confirmation"): once every
+core main run is rated it picks the pair (the best search arm and the best policy-gradient
+arm), trains each of them that has no 9x9 run yet with the 9x9 CPU curve's setup (both
+cores: a trainer and two self-play processes) and rates it on that experiment's panel. A5's
+9x9 run is the curve's own run (label ``9x9-cpu-curve``).
 """
 
 from __future__ import annotations
@@ -61,6 +68,17 @@ GRIDS: dict[str, list[list[str]]] = {
 PILOT_SEED, PILOT_BUDGET = 100, 900.0  # 0.25 CPU-hour
 MAIN_SEEDS, MAIN_BUDGET = (0, 1, 2), 3600.0  # 1 CPU-hour
 FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)  # and the run's last checkpoint
+
+# the 9x9 confirmation (README "9x9 confirmation"): the 9x9 CPU curve's experiment, budget and launch
+NINE = HERE.parent / "2026-12-01-9x9-cpu-curve"
+NINE_PRESET, NINE_BUDGET, NINE_SEED = "9x9", 14400.0, 0
+NINE_SETUP = ["run.torch_threads=1", "run.device=\"cpu\"", "run.keep_checkpoints=0", "selfplay.sgf_every=0",
+              "run.selfplay_workers=2"]
+NINE_CURVE = "9x9-cpu-curve"  # the curve's own run: Gumbel with completed-Q targets, the preset's default (A5)
+# the keys of an arm's frozen pilot configuration that are its own (the learning rate and the
+# search arms' sample reuse stay the 9x9 preset's)
+OWN_KEYS = {"A1": ("train.entropy_coef",), "A2": ("train.gae_lambda", "train.ppo_epochs"),
+            "A6": ("train.entropy_coef",), "A7": ("train.reanalyse_fraction",)}
 
 
 def gozero(*args: str) -> list[str]:
@@ -119,6 +137,24 @@ def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
     return out
 
 
+def nine_label(arm: str) -> str:
+    return NINE_CURVE if arm == "A5" else f"9x9-{arm}"
+
+
+def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
+    """The 9x9 runs the pair still needs (A5's is the 9x9 CPU curve's run, already there)."""
+    out = []
+    for arm in pair:
+        if arm == "A5":
+            continue
+        won = pilot_winner(arm)
+        own = [kv for kv in (GRIDS[arm][won[0]] if won else []) if kv.split("=")[0] in OWN_KEYS.get(arm, ())]
+        out.append({"label": nine_label(arm), "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
+                    "seed": NINE_SEED, "budget": NINE_BUDGET, "exp": NINE, "preset": NINE_PRESET,
+                    "points": [], "doubling": "2m"})
+    return out
+
+
 def _trained(run: Path, budget: float) -> bool:
     import torch
 
@@ -136,10 +172,13 @@ def run_job(job: dict, commit: bool) -> None:
             argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
         else:
             from gozero.research.experiment import load_experiment
-            from gozero.train.config import to_toml
+            from gozero.train.config import load_config, to_toml
 
-            cfg = load_experiment(job["exp"]).config(job["overrides"] + [f"run.seed={job['seed']}",
-                                                                          f"run.max_cpu_seconds={budget}"])
+            extra = job["overrides"] + [f"run.seed={job['seed']}", f"run.max_cpu_seconds={budget}"]
+            if job.get("preset"):  # the 9x9 confirmation: the preset as a laptop runs it + the arm's keys
+                cfg = load_config(preset=job["preset"], overrides=extra)
+            else:
+                cfg = load_experiment(job["exp"]).config(extra)
             conf = RUNS / f"{job['label']}.toml"  # base.toml + the experiment's overrides + the arm's
             conf.write_text(to_toml(cfg))
             argv = gozero("train", "--config", str(conf), "--run-dir", str(run))
@@ -150,9 +189,11 @@ def run_job(job: dict, commit: bool) -> None:
             print(f"[study] {job['label']}: training stopped (exit {rc}); see {RUNS / job['label']}.log",
                   file=sys.stderr)
             return
-    keep = "final" if job["points"] else "none"  # main runs keep their final network; the pilot keeps none
+    keep = "final" if job["points"] or job.get("doubling") else "none"  # the pilot keeps no network
     argv = gozero("research", "curve", str(job["exp"]), str(run), "--label", job["label"], "--keep", keep)
-    if job["points"]:
+    if job.get("doubling"):
+        argv += ["--doubling", job["doubling"]]
+    elif job["points"]:
         argv += ["--points", ",".join(f"{p:g}" for p in job["points"])]
     else:
         argv.append("--final-only")  # the pilot: its last checkpoint only
@@ -164,7 +205,7 @@ def run_job(job: dict, commit: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["pilot", "main", "status", "frozen"])
+    ap.add_argument("stage", choices=["pilot", "main", "confirm", "status", "frozen"])
     ap.add_argument("--arms", default=",".join(CORE), help="comma-separated arms (A1..A7)")
     ap.add_argument("--seeds", default=",".join(map(str, MAIN_SEEDS)))
     ap.add_argument("--commit", action="store_true", help="git-commit each ledger row as it arrives")
@@ -179,20 +220,38 @@ def main() -> None:
                               {"config": w[0], "overrides": GRIDS[a][w[0]], "elo": w[1]["elo"]})
                           for a in arms}, indent=1))
         return
+    pair = None
+    if args.stage in ("confirm", "status"):
+        import analyse  # this folder is on sys.path (the script's own)
+
+        pair = analyse.confirm_pair(analyse.curve_table(HERE, MAIN_BUDGET))
     if args.stage == "status":
-        for stage in ("pilot", "main"):
-            for job in jobs(stage, arms, seeds):
+        for stage in ("pilot", "main", "confirm"):
+            for job in (jobs(stage, arms, seeds) if stage != "confirm" else confirm_jobs(pair or ())):
                 rated = _curve_rows(job["exp"], job["label"])
                 state = "rated" if rated and _trained(RUNS / job["label"], job["budget"]) else \
                     "trained" if _trained(RUNS / job["label"], job["budget"]) else \
                     "started" if (RUNS / job["label"]).exists() else "to do"
-                print(f"{stage:5s} {job['label']:8s} {state:8s} {len(rated)} rows")
+                print(f"{stage:7s} {job['label']:8s} {state:8s} {len(rated)} rows")
+        print("confirm pair: " + (" vs ".join(pair) if pair else "waits for every core main run's full-budget rating"))
+        return
+    if args.stage == "confirm" and pair is None:
+        print("the 9x9 confirmation waits for every core main run's full-budget rating", file=sys.stderr)
         return
     RUNS.mkdir(parents=True, exist_ok=True)
     tried: set[str] = set()
+
+    def stage_jobs() -> list[dict]:
+        return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
+
+    def rated(j: dict) -> bool:  # a doubling curve is rated once its run's last snapshot has its row
+        rows = _curve_rows(j["exp"], j["label"])
+        if j.get("doubling"):
+            return _trained(RUNS / j["label"], j["budget"]) and any(r["cpu_s"] >= j["budget"] for r in rows)
+        return len(rows) >= (len(j["points"]) + 1 if j["points"] else 1)
+
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
-        todo = [j for j in jobs(args.stage, arms, seeds) if j["label"] not in tried
-                and len(_curve_rows(j["exp"], j["label"])) < (len(j["points"]) + 1 if j["points"] else 1)]
+        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j)]
         for job in todo:
             with open(RUNS / f".{job['label']}.lock", "a") as lock:
                 try:

@@ -122,3 +122,52 @@ def test_h5_counts_a_noise_scale_that_could_not_be_estimated_as_infinite(analyse
 
     assert analyse.h5(signals(float("nan"), 100.0)).startswith("confirmed")  # noise swamps the policy gradient
     assert analyse.h5(signals(150.0, float("nan"))).startswith("refuted")  # one A5 seed inf: the median is 100
+
+
+def test_the_9x9_pair_is_the_best_search_and_policy_gradient_arm_once_all_are_rated(analyse):
+    elo = {"A1": 300, "A2": 450, "A3": 900, "A4": 950, "A5": 950}
+    table = _table(analyse, lambda a, s, f: elo[a] + s if a in elo else 0)
+    assert analyse.confirm_pair(table) == ("A4", "A2")  # A4 and A5 tie: the lower arm number
+    del table["A3-s2"][1.0]
+    assert analyse.confirm_pair(table) is None
+
+
+def _nine(points: dict[str, list[tuple[float, float, float, float]]]) -> dict:
+    """label -> [(point, cpu_s, elo, half-width)] as `nine_curves` returns them."""
+    return {label: {pt: {"cpu_s": cpu, "elo": e, "elo_low": e - w, "elo_high": e + w, "raw_elo": e - 50}
+                    for pt, cpu, e, w in rows} for label, rows in points.items()}
+
+
+def test_the_9x9_verdict_follows_its_registered_criteria(analyse):
+    pair = ("A5", "A1")
+    curve = [(120.0, 110.0, 100.0, 80.0), (240.0, 230.0, 300.0, 80.0), (14405.0, 14405.0, 600.0, 80.0)]
+    far = _nine({"9x9-cpu-curve": curve, "9x9-A1": [(120.0, 115.0, 100.0, 80.0), (240.0, 235.0, 150.0, 80.0),
+                                                    (14402.0, 14402.0, 300.0, 80.0)]})
+    verdict, raw = analyse.h_nine(far, pair)
+    assert verdict.startswith("confirmed") and raw == "A5 550 vs A1 250"
+    overlap = _nine({"9x9-cpu-curve": curve, "9x9-A1": [(14402.0, 14402.0, 480.0, 80.0)]})  # 120 apart, intervals meet
+    assert analyse.h_nine(overlap, pair)[0].startswith("partial")
+    close = _nine({"9x9-cpu-curve": curve, "9x9-A1": [(120.0, 115.0, 90.0, 80.0), (240.0, 235.0, 260.0, 80.0),
+                                                      (14402.0, 14402.0, 560.0, 80.0)]})
+    assert analyse.h_nine(close, pair)[0].startswith("refuted")
+    late = _nine({"9x9-cpu-curve": curve, "9x9-A1": [(120.0, 115.0, 90.0, 80.0), (7680.0, 7600.0, 200.0, 80.0)]})
+    assert analyse.h_nine(late, pair)[0].startswith("pending (A1")  # not yet at 4 CPU-hours
+    assert analyse.h_nine(far, None)[0].startswith("pending")
+
+
+def test_the_9x9_runs_take_the_curves_setup_and_only_the_arms_own_frozen_keys(analyse):
+    import study
+
+    from gozero.train.config import load_config
+
+    (job,) = study.confirm_jobs(("A5", "A2"))  # A5's 9x9 run is the curve's own
+    assert job["label"] == "9x9-A2" and job["exp"] == study.NINE and job["doubling"] == "2m"
+    won = study.pilot_winner("A2")
+    own = [kv for kv in study.GRIDS["A2"][won[0]] if not kv.startswith("train.lr=")]
+    assert own and all(kv in job["overrides"] for kv in own)
+    pilot_only = ("train.lr=", "train.sample_reuse=2", "train.sample_reuse=4")  # the 9x9 preset's stay
+    assert not any(kv.startswith(pilot_only) for kv in job["overrides"])
+    cfg = load_config(preset="9x9", overrides=job["overrides"] + ["run.seed=0", "run.max_cpu_seconds=14400"])
+    nine = load_config(preset="9x9")
+    assert cfg.selfplay.acting == "policy" and cfg.train.policy_loss == "ppo" and cfg.run.selfplay_workers == 2
+    assert cfg.train.lr == nine.train.lr and cfg.train.window_max == 8192 and cfg.game.size == 9
