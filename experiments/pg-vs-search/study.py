@@ -228,7 +228,7 @@ def main() -> None:
     if args.stage == "status":
         for stage in ("pilot", "main", "confirm"):
             for job in (jobs(stage, arms, seeds) if stage != "confirm" else confirm_jobs(pair or ())):
-                rated = _curve_rows(job["exp"], job["label"])
+                rated = [r for r in _curve_rows(job["exp"], job["label"]) if r["status"] == "curve"]
                 state = "rated" if rated and _trained(RUNS / job["label"], job["budget"]) else \
                     "trained" if _trained(RUNS / job["label"], job["budget"]) else \
                     "started" if (RUNS / job["label"]).exists() else "to do"
@@ -245,7 +245,7 @@ def main() -> None:
         return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
 
     def rated(j: dict) -> bool:  # a doubling curve is rated once its run's last snapshot has its row
-        rows = _curve_rows(j["exp"], j["label"])
+        rows = [r for r in _curve_rows(j["exp"], j["label"]) if r["status"] == "curve"]  # a crashed one is redone
         if j.get("doubling"):
             return _trained(RUNS / j["label"], j["budget"]) and any(r["cpu_s"] >= j["budget"] for r in rows)
         return len(rows) >= (len(j["points"]) + 1 if j["points"] else 1)

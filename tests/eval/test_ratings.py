@@ -132,3 +132,25 @@ def test_rating_against_a_frozen_panel_depends_on_the_players_own_games_only():
     assert abs(rate_against(mine, "x", pinned).elo - joint.ratings["x"].elo) < 1.0
     with pytest.raises(ValueError, match="not on the panel"):
         rate_against([("x", "z", 1.0)], "x", fixed)
+
+
+def test_rating_far_above_or_below_the_anchor_is_the_fits_optimum():
+    """A network that beats a panel rated up to ~1,100 Elo most of the time sits far from the
+    anchor, where plain Newton from the anchor overshoots (it used to overflow); the fit must
+    land on the one root of the MAP gradient, rise with the score and stay finite."""
+    import math
+
+    from gozero.eval.ratings import ELO_PER_NAT, rate_tallies
+
+    fixed = {"random": 0.0, "a": 188.0, "b": 472.0, "c": 820.0, "d": 1031.0, "e": 909.0, "f": 953.0, "g": 1082.0}
+    elos = []
+    for pts in (0, 2, 10, 15, 18, 19, 20):
+        r = rate_tallies({m: (float(pts), 20.0) for m in fixed}, fixed)
+        assert math.isfinite(r.elo) and math.isfinite(r.sd) and r.sd > 0
+        t = r.elo / ELO_PER_NAT  # the MAP condition: the gradient (likelihood + half-draw prior + ridge) is 0
+        grad = -((ELO_PER_NAT / 3000.0) ** 2) * t + sum(
+            (pts + 0.5) - 21.0 / (1.0 + math.exp(-(t - e / ELO_PER_NAT))) for e in fixed.values())
+        assert abs(grad) < 1e-6
+        elos.append(r.elo)
+    assert elos == sorted(elos) and elos[3] > max(fixed.values()) - 100 and elos[-1] < 3000
+    assert elos[0] < 0  # 0 of 160: below the random player

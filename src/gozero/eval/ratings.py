@@ -181,6 +181,11 @@ def results_from_rows(rows: Iterable) -> list[tuple[str, str, float]]:
     return out
 
 
+def _sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) for any float (no overflow far from 0)."""
+    return 0.5 * (1.0 + math.tanh(0.5 * x))
+
+
 def rate_against(results: Iterable[tuple[str, str, float]], player: str, fixed: dict[str, float],
                  prior_draws: float = 1.0, ridge_elo: float = 3000.0, anchor_elo: float = 0.0,
                  max_iter: int = 100, tol: float = 1e-9) -> Rating:
@@ -210,20 +215,43 @@ def rate_tallies(tallies: dict[str, tuple[float, float]], fixed: dict[str, float
     centre = anchor_elo / ELO_PER_NAT
     opp = [(fixed[o] / ELO_PER_NAT, pts + 0.5 * prior_draws, n + prior_draws) for o, (pts, n) in tallies.items()
            if n > 0]
-    t = centre
-    for _ in range(max_iter):  # Newton on a concave objective
+
+    def grad_hess(t: float) -> tuple[float, float]:
         grad, hess = -ridge * (t - centre), -ridge
         for r, w, g in opp:
-            p = 1.0 / (1.0 + math.exp(-(t - r)))
+            p = _sigmoid(t - r)
             grad += w - g * p
             hess -= g * p * (1.0 - p)
-        step = grad / hess
-        t -= step
+        return grad, hess
+
+    # The objective is strictly concave, so its gradient falls as t rises and has one root.
+    # Newton alone overshoots from the centre when the player is far from it (a flat
+    # log-likelihood far from every opponent), so it runs inside a bracket of that root and
+    # bisects whenever its step would leave the bracket.
+    lo, hi, width = centre, centre, 1.0
+    while grad_hess(lo)[0] < 0:
+        lo, width = lo - width, 2 * width
+    width = 1.0
+    while grad_hess(hi)[0] > 0:
+        hi, width = hi + width, 2 * width
+    t = centre if lo < centre < hi else 0.5 * (lo + hi)
+    for _ in range(max_iter):
+        grad, hess = grad_hess(t)
+        if grad == 0.0:
+            break
+        if grad > 0:
+            lo = t
+        else:
+            hi = t
+        new = t - grad / hess
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        step, t = new - t, new
         if abs(step) < tol:
             break
     info = ridge
     for r, _, g in opp:
-        p = 1.0 / (1.0 + math.exp(-(t - r)))
+        p = _sigmoid(t - r)
         info += g * p * (1.0 - p)
     games, points = int(round(sum(n for _, n in tallies.values()))), float(sum(p for p, _ in tallies.values()))
     return Rating(player, t * ELO_PER_NAT, ELO_PER_NAT / math.sqrt(info), games, points)
