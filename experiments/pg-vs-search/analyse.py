@@ -342,6 +342,16 @@ def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -
 
 # -- report ----------------------------------------------------------------------------------
 
+def crash_text(desc: str) -> str:
+    """A crashed row's description for the report: a failed rating's traceback cut to its
+    last line (the exception), the rest as recorded."""
+    m = re.match(r"(?s)(.*?rating failed \(exit -?\d+\)): (.*)", desc or "")
+    if not m:
+        return desc
+    tail = [ln.strip(" '\"") for ln in m[2].replace("\\n", "\n").splitlines() if ln.strip(" '\"")]
+    return f"{m[1]}: {tail[-1]}" if tail else m[1]
+
+
 def _figure(table: dict) -> None:
     import matplotlib
 
@@ -432,7 +442,7 @@ def report() -> Path:
     crashes = [r for folder in (HERE / "pilot", HERE) for r in _rows(folder) if r["status"] == "crash"]
     if crashes:
         lines += ["", "Crashed runs (ledger rows, rerun as the deviations say):", ""]
-        lines += [f"- `{r['run_id']}`: {r['description']}" for r in crashes]
+        lines += [f"- `{r['run_id']}`: {crash_text(r['description'])}" for r in crashes]
     lines += ["", "## Hypotheses (searched ratings; raw beside)", "", "| | searched | raw |", "|---|---|---|",
               f"| H1 search beats policy gradient by 100 | {h1(table, 'elo')} | {h1(table, 'raw_elo')} |",
               f"| H2 soft target beats one-hot by 50 | {_pair(table, 'A5', 'A3', 50, 'elo')} | "

@@ -171,3 +171,11 @@ def test_the_9x9_runs_take_the_curves_setup_and_only_the_arms_own_frozen_keys(an
     nine = load_config(preset="9x9")
     assert cfg.selfplay.acting == "policy" and cfg.train.policy_loss == "ppo" and cfg.run.selfplay_workers == 2
     assert cfg.train.lr == nine.train.lr and cfg.train.window_max == 8192 and cfg.game.size == 9
+
+
+def test_a_failed_ratings_traceback_is_cut_to_its_exception_in_the_report(analyse):
+    desc = ("curve A2-s0: 1.00 CPU-hours (point 3600.13 s), step 8878; rating failed (exit 1): 'llies, fixed)\\n"
+            "        ^^^^^^\\n  File \"ratings.py\", line 217, in rate_tallies\\nOverflowError: math range error\\n'")
+    assert analyse.crash_text(desc) == ("curve A2-s0: 1.00 CPU-hours (point 3600.13 s), step 8878; "
+                                        "rating failed (exit 1): OverflowError: math range error")
+    assert analyse.crash_text("training crash A4-c0: IllegalMove") == "training crash A4-c0: IllegalMove"
