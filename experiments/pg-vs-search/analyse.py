@@ -133,7 +133,7 @@ def policy_spread(run: Path, positions: int = 512) -> dict | None:
 def collect() -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
-    previous-checkpoint win rates, black's win rate."""
+    previous-checkpoint win rates, black's win rate; for the runs trained to their budget."""
     out = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
     for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
         metrics = _jsonl(run / "metrics.jsonl")
@@ -142,6 +142,8 @@ def collect() -> dict:
             continue
         budget = MAIN_BUDGET if "-s" in run.name else 900.0
         last = metrics[-1]
+        if last["cpu_seconds"] < budget:  # still training: its signals are taken once it reaches its budget
+            continue
         half = [b for b in batches if b.get("step", 0) > last["step"] / 2]
 
         def med(key: str, rows=half) -> float | None:
