@@ -33,6 +33,7 @@ from study import (  # noqa: E402
     NINE_BUDGET,
     OPTIONAL,
     RUNS,
+    lost,
     nine_label,
     pilot_winner,
 )
@@ -51,16 +52,24 @@ def _rows(folder: Path) -> list[dict]:
     return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
 
 
-def curve_table(folder: Path, budget: float) -> dict[str, dict[float, dict]]:
-    """label -> {fraction of the budget: ledger row} for the ``curve`` rows of a ledger."""
-    out: dict[str, dict[float, dict]] = {}
+def curve_rows(folder: Path) -> list[tuple[str, float, dict]]:
+    """(label, point in CPU seconds as labelled, row) for the rated ``curve`` rows of a ledger,
+    in ledger order; the rows of a lost run (`study.LOST`) are left out."""
+    out = []
     for r in _rows(folder):
         m = _DESC.match(r.get("description") or "")
-        if r["status"] != "curve" or not m or r["elo"] is None:
-            continue
-        frac = min(float(m["point"]) / budget, 1.0)
+        if r["status"] == "curve" and m and r["elo"] is not None and not lost(r):
+            out.append((m["label"], float(m["point"]), r))
+    return out
+
+
+def curve_table(folder: Path, budget: float) -> dict[str, dict[float, dict]]:
+    """label -> {fraction of the budget: ledger row} for the rated ``curve`` rows of a ledger."""
+    out: dict[str, dict[float, dict]] = {}
+    for label, point, r in curve_rows(folder):
+        frac = min(point / budget, 1.0)
         frac = min(POINTS, key=lambda f: abs(math.log(max(frac, 1e-9) / f)))
-        out.setdefault(m["label"], {})[frac] = r
+        out.setdefault(label, {})[frac] = r
     return out
 
 
@@ -309,10 +318,8 @@ def nine_curves(folder: Path = NINE) -> dict[str, dict[float, dict]]:
     """label -> {point (CPU seconds as labelled; the run's last snapshot under its own CPU
     seconds): ledger row} for the ``curve`` rows of the 9x9 experiment's ledger."""
     out: dict[str, dict[float, dict]] = {}
-    for r in _rows(folder):
-        m = _DESC.match(r.get("description") or "")
-        if r["status"] == "curve" and m and r["elo"] is not None:
-            out.setdefault(m["label"], {})[float(m["point"])] = r
+    for label, point, r in curve_rows(folder):
+        out.setdefault(label, {})[point] = r
     return out
 
 
@@ -445,6 +452,12 @@ def report() -> Path:
     if crashes:
         lines += ["", "Crashed runs (ledger rows, rerun as the deviations say):", ""]
         lines += [f"- `{r['run_id']}`: {crash_text(r['description'])}" for r in crashes]
+    gone = [r for r in _rows(HERE) if lost(r)]
+    if gone:
+        lines += ["", "Rows of lost runs (their run folder was lost before every point was rated; the run was "
+                  "trained again under its label, and these rows are left out of the tables):", ""]
+        lines += [f"- `{r['run_id']}`: {r['description']}: Elo {r['elo']:.0f} [{r['elo_low']:.0f}, "
+                  f"{r['elo_high']:.0f}] / raw {r['raw_elo']:.0f}" for r in gone if r["elo"] is not None]
     lines += ["", "## Hypotheses (searched ratings; raw beside)", "", "| | searched | raw |", "|---|---|---|",
               f"| H1 search beats policy gradient by 100 | {h1(table, 'elo')} | {h1(table, 'raw_elo')} |",
               f"| H2 soft target beats one-hot by 50 | {_pair(table, 'A5', 'A3', 50, 'elo')} | "

@@ -2,7 +2,8 @@
 under its CPU budget (resuming a run left by a stop), then rate it on the stage's panel with
 ``gozero research curve`` (one ledger row per rated checkpoint). Idempotent: run it again
 after any stop and it goes on where it was; two copies at once (one per core) take different
-runs (a lock file per run).
+runs (a lock file per run). With ``--until`` a copy starts no training it cannot finish by
+then (a session's end); ratings, committed point by point, it always takes.
 
     python experiments/pg-vs-search/study.py status
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
@@ -13,8 +14,9 @@ runs (a lock file per run).
 The arms, grids, seeds, budgets and checkpoint fractions are the ones pre-registered in
 README.md; the pilot's winners are read from the pilot ledger (highest Elo on the pilot
 panel, ties to the first listed configuration), and a main run of an arm waits until its
-pilot is complete. ``--commit`` commits each ledger row (and each run's final snapshot) as
-it arrives.
+pilot is complete. ``--commit`` commits each ledger row as it arrives; a main run's
+snapshots to rate are kept (``EXP/snapshots/LABEL/``, fp16) and committed as soon as it is
+trained, so that its ratings go on from a clone once the machine that trained it is gone.
 
 ``confirm`` is the pre-registered 9x9 confirmation (README "9x9 confirmation"): once every
 core main run is rated it picks the pair (the best search arm and the best policy-gradient
@@ -31,6 +33,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from gozero.research.report import curve_label
@@ -38,7 +42,11 @@ from gozero.research.report import curve_label
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base.toml"
 PILOT = HERE / "pilot"  # the pilot's experiment folder (its own panel and ledger)
-RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and final snapshots are committed)
+RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and the snapshots rated are committed)
+# Runs whose folder was lost with its machine before every point was rated (README
+# "Deviations"): the rows rated from it stay in the ledger, and the analysis leaves out the
+# rows of that label written before the time given; the run is trained again, same label.
+LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z"}
 
 # arm -> (name, overrides); README.md "Arms"
 ARMS: dict[str, tuple[str, list[str]]] = {
@@ -91,10 +99,17 @@ def _ledger_rows(folder: Path) -> list[dict]:
     return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
 
 
+def lost(row: dict) -> bool:
+    """Whether a ledger row was rated from a run folder since lost (`LOST`)."""
+    cut = LOST.get(curve_label(row)) if (row.get("description") or "").startswith("curve ") else None
+    return cut is not None and (row.get("time") or "") < cut
+
+
 def _curve_rows(folder: Path, label: str) -> list[dict]:
-    """The ledger's rows of one run's ratings (``curve LABEL: ...``, a crashed rating too)."""
-    return [r for r in _ledger_rows(folder) if (r.get("description") or "").startswith("curve ")
-            and curve_label(r) == label]
+    """The ratings of one run (``curve LABEL: ...`` rows); a crashed one (redone) and the
+    lost run's are left out."""
+    return [r for r in _ledger_rows(folder) if r["status"] == "curve" and not lost(r)
+            and (r.get("description") or "").startswith("curve ") and curve_label(r) == label]
 
 
 def _label(stage: str, arm: str, index: int) -> str:
@@ -155,19 +170,50 @@ def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
     return out
 
 
-def _trained(run: Path, budget: float) -> bool:
+def kept_dir(job: dict) -> Path:
+    return job["exp"] / "snapshots" / job["label"]
+
+
+def cpu_done(job: dict) -> float:
+    """The CPU seconds the job's run has trained: its run folder's latest checkpoint, else the
+    last of its kept snapshots (a run trained on another machine), else 0."""
     import torch
 
-    latest = run / "checkpoints" / "latest.pt"
-    if not latest.is_file():
-        return False
-    return float(torch.load(latest, map_location="cpu", weights_only=False).get("cpu_seconds", 0.0)) >= budget
+    from gozero.research.curve import run_snapshots
+
+    latest = RUNS / job["label"] / "checkpoints" / "latest.pt"
+    if latest.is_file():
+        return float(torch.load(latest, map_location="cpu", weights_only=False).get("cpu_seconds", 0.0))
+    try:
+        return max(s.cpu_seconds for s in run_snapshots(kept_dir(job)))
+    except (FileNotFoundError, ValueError):
+        return 0.0
+
+
+def _trained(job: dict) -> bool:
+    return cpu_done(job) >= job["budget"]
+
+
+def rated(job: dict) -> bool:
+    """Whether every point of the job's run has its row (a doubling curve: once its run's last
+    snapshot has one)."""
+    rows = _curve_rows(job["exp"], job["label"])
+    if job.get("doubling"):
+        return _trained(job) and any(r["cpu_s"] >= job["budget"] for r in rows)
+    return len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
+
+
+def wall_estimate(job: dict) -> float:
+    """Seconds of wall-clock time the job's training still needs: its CPU seconds left over
+    the cores it runs on (two for the 9x9 confirmation, one otherwise), with a tenth spare."""
+    cores = 2 if job.get("preset") else 1
+    return max(job["budget"] - cpu_done(job), 0.0) / cores * 1.1
 
 
 def run_job(job: dict, commit: bool) -> None:
     run = RUNS / job["label"]
     budget = job["budget"]
-    if not _trained(run, budget):
+    if not _trained(job):
         if (run / "checkpoints" / "latest.pt").is_file():
             argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
         else:
@@ -185,22 +231,46 @@ def run_job(job: dict, commit: bool) -> None:
         print(f"[study] {job['label']}: training to {budget:g} CPU s", file=sys.stderr, flush=True)
         with open(RUNS / f"{job['label']}.log", "a") as log:
             rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
-        if rc != 0 or not _trained(run, budget):
+        if rc != 0 or not _trained(job):
             print(f"[study] {job['label']}: training stopped (exit {rc}); see {RUNS / job['label']}.log",
                   file=sys.stderr)
             return
-    keep = "final" if job["points"] or job.get("doubling") else "none"  # the pilot keeps no network
-    argv = gozero("research", "curve", str(job["exp"]), str(run), "--label", job["label"], "--keep", keep)
+    # a main run keeps (and commits) every snapshot it rates before the first rating and is
+    # rated from them; the 9x9 run keeps its last; the pilot keeps no network
+    keep = "all" if job["points"] else "final" if job.get("doubling") else "none"
     if job.get("doubling"):
-        argv += ["--doubling", job["doubling"]]
+        which = ["--doubling", job["doubling"]]
     elif job["points"]:
-        argv += ["--points", ",".join(f"{p:g}" for p in job["points"])]
+        which = ["--points", ",".join(f"{p:g}" for p in job["points"])]
     else:
-        argv.append("--final-only")  # the pilot: its last checkpoint only
+        which = ["--final-only"]  # the pilot: its last checkpoint only
+    source = run
+    if keep == "all":
+        if (run / "checkpoints").is_dir():
+            argv = gozero("research", "curve", str(job["exp"]), str(run), "--label", job["label"], *which,
+                          "--keep-only", *(["--commit"] if commit else []))
+            if subprocess.run(argv, check=False).returncode != 0:
+                print(f"[study] {job['label']}: its snapshots were not kept; rating waits", file=sys.stderr)
+                return
+        source = kept_dir(job)
+    argv = gozero("research", "curve", str(job["exp"]), str(source), "--label", job["label"], "--keep", keep, *which)
     if commit:
         argv.append("--commit")
     print(f"[study] {job['label']}: rating", file=sys.stderr, flush=True)
     subprocess.run(argv, check=False)
+
+
+def until_time(text: str) -> float:
+    """``HH:MM`` (UTC, today) or an ISO 8601 time -> a Unix time."""
+    try:
+        if len(text) <= 5 and ":" in text:
+            hh, mm = (int(x) for x in text.split(":"))
+            now = datetime.now(timezone.utc)
+            return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a time (HH:MM UTC or ISO 8601): {text!r}") from exc
 
 
 def main() -> None:
@@ -209,6 +279,8 @@ def main() -> None:
     ap.add_argument("--arms", default=",".join(CORE), help="comma-separated arms (A1..A7)")
     ap.add_argument("--seeds", default=",".join(map(str, MAIN_SEEDS)))
     ap.add_argument("--commit", action="store_true", help="git-commit each ledger row as it arrives")
+    ap.add_argument("--until", type=until_time, default=None,
+                    help="start no training that cannot finish by then (UTC: HH:MM today, or ISO 8601)")
     args = ap.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     for a in arms:
@@ -228,11 +300,9 @@ def main() -> None:
     if args.stage == "status":
         for stage in ("pilot", "main", "confirm"):
             for job in (jobs(stage, arms, seeds) if stage != "confirm" else confirm_jobs(pair or ())):
-                rated = [r for r in _curve_rows(job["exp"], job["label"]) if r["status"] == "curve"]
-                state = "rated" if rated and _trained(RUNS / job["label"], job["budget"]) else \
-                    "trained" if _trained(RUNS / job["label"], job["budget"]) else \
+                state = "rated" if rated(job) else "trained" if _trained(job) else \
                     "started" if (RUNS / job["label"]).exists() else "to do"
-                print(f"{stage:7s} {job['label']:8s} {state:8s} {len(rated)} rows")
+                print(f"{stage:7s} {job['label']:8s} {state:8s} {len(_curve_rows(job['exp'], job['label']))} rows")
         print("confirm pair: " + (" vs ".join(pair) if pair else "waits for every core main run's full-budget rating"))
         return
     if args.stage == "confirm" and pair is None:
@@ -244,14 +314,11 @@ def main() -> None:
     def stage_jobs() -> list[dict]:
         return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
 
-    def rated(j: dict) -> bool:  # a doubling curve is rated once its run's last snapshot has its row
-        rows = [r for r in _curve_rows(j["exp"], j["label"]) if r["status"] == "curve"]  # a crashed one is redone
-        if j.get("doubling"):
-            return _trained(RUNS / j["label"], j["budget"]) and any(r["cpu_s"] >= j["budget"] for r in rows)
-        return len(rows) >= (len(j["points"]) + 1 if j["points"] else 1)
+    def fits(j: dict) -> bool:  # rating work always fits; training only if it ends before --until
+        return args.until is None or _trained(j) or time.time() + wall_estimate(j) <= args.until
 
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
-        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j)]
+        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)]
         for job in todo:
             with open(RUNS / f".{job['label']}.lock", "a") as lock:
                 try:

@@ -89,3 +89,36 @@ def test_a_runs_curve_is_rated_once_per_point_kept_small_and_committed(tmp_path,
     text = Path(out["markdown"]).read_text()
     assert "## Curve: long-run" in text and "## Curve: again" in text and "curve 4" in text
     assert "| 0 |" not in text.split("## Keep / discard history")[1].split("##")[0]  # curve rows are no sequence
+
+    # kept without rating (and committed), then rated from the kept folder once the run is gone
+    from gozero.research.curve import keep_snapshots
+
+    rows_before = len(Ledger(folder).rows())
+    kept = keep_snapshots(exp, tmp_path / "long-run", [snaps[0].cpu_seconds], label="later", commit=True)
+    assert [k.name for k in kept] == [snaps[0].path.name, snaps[-1].path.name]
+    log = subprocess.run(["git", "log", "-1", "--format=%s", "--name-only"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "later's 2 snapshots to rate, kept" in log and all(k.name in log for k in kept)
+    commits = ["git", "rev-list", "--count", "HEAD"]
+    n = subprocess.run(commits, capture_output=True, text=True, check=True).stdout
+    assert keep_snapshots(exp, tmp_path / "long-run", [snaps[0].cpu_seconds], label="later", commit=True) == kept
+    assert subprocess.run(commits, capture_output=True, text=True, check=True).stdout == n  # nothing new to commit
+    from typer.testing import CliRunner
+
+    from gozero.cli import app
+
+    r = CliRunner().invoke(app, ["research", "curve", str(folder), str(tmp_path / "long-run"), "--label", "cli",
+                                 "--points", f"{first_point}", "--keep-only"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (folder / "snapshots" / "cli").iterdir()) == [snaps[1].path.name,
+                                                                               snaps[-1].path.name]
+    assert r.output.count("kept ") == 2 and len(Ledger(folder).rows()) == rows_before  # kept, none rated
+    import shutil
+
+    shutil.rmtree(tmp_path / "long-run")
+    later = rate_curve(exp, folder / "snapshots" / "later", [snaps[0].cpu_seconds], dry_run=True)
+    assert [(r["step"], r["cpu_s"]) for r in later] == [(snaps[0].step, pytest.approx(snaps[0].cpu_seconds)),
+                                                       (snaps[-1].step, pytest.approx(snaps[-1].cpu_seconds))]
+    assert [r["init"] for r in later] == [str(k.relative_to(repo)) for k in kept]  # the rows rating would write
+    with pytest.raises(FileNotFoundError):
+        run_snapshots(tmp_path / "long-run")

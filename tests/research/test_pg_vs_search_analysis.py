@@ -179,3 +179,63 @@ def test_a_failed_ratings_traceback_is_cut_to_its_exception_in_the_report(analys
     assert analyse.crash_text(desc) == ("curve A2-s0: 1.00 CPU-hours (point 3600.13 s), step 8878; "
                                         "rating failed (exit 1): OverflowError: math range error")
     assert analyse.crash_text("training crash A4-c0: IllegalMove") == "training crash A4-c0: IllegalMove"
+
+
+def _curve_row(label: str, point: float, elo: float, time: str, status: str = "curve", k: int = 0) -> dict:
+    return {"run_id": f"{label}-{k}-{time}", "time": time, "commit": "", "config_hash": "", "seed": 0,
+            "budget_s": 0.0, "cpu_s": point, "eval_cpu_s": 1.0, "elo": elo, "elo_low": elo - 50,
+            "elo_high": elo + 50, "raw_elo": elo - 100, "status": status, "overrides": "[]", "init": "",
+            "trial": -1, "steps": 0, "games": 0, "log": "",
+            "description": f"curve {label}: 0.1 CPU-hours (point {point:g} s), step {k}"}
+
+
+def test_the_rows_of_a_lost_run_are_left_out_and_its_retrained_runs_counted(analyse, tmp_path, monkeypatch):
+    import study
+
+    from gozero.research.ledger import Ledger
+
+    monkeypatch.setattr(study, "LOST", {"A3-s0": "2026-12-02T04:00:00Z"})
+    ledger = Ledger(tmp_path)
+    for k, (label, point, elo, time, status) in enumerate([
+            ("A3-s0", 112.5, 276.0, "2026-12-01T23:00:00Z", "curve"),  # the lost run's
+            ("A3-s0", 225.0, 477.0, "2026-12-02T01:00:00Z", "curve"),
+            ("A3-s0", 112.5, 300.0, "2026-12-02T05:00:00Z", "curve"),  # the run trained again
+            ("A3-s0", 225.0, 0.0, "2026-12-02T06:00:00Z", "crash"),
+            ("A4-s0", 112.5, 337.0, "2026-12-01T23:00:00Z", "curve")]):  # no lost run of that label
+        ledger.append(_curve_row(label, point, elo, time, status, k))
+    table = analyse.curve_table(tmp_path, 3600.0)
+    assert {f: r["elo"] for f, r in table["A3-s0"].items()} == {1 / 32: 300.0}
+    assert table["A4-s0"][1 / 32]["elo"] == 337.0
+    assert [r["elo"] for r in study._curve_rows(tmp_path, "A3-s0")] == [300.0]  # the study rates the rest again
+    assert [study.lost(r) for r in Ledger(tmp_path).rows()] == [True, True, False, False, False]
+
+
+def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(analyse, tmp_path, monkeypatch):
+    import argparse
+
+    import study
+    import torch
+
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    job = {"label": "A5-s0", "exp": tmp_path / "exp", "budget": 3600.0, "points": [112.5], "seed": 0}
+    assert study.cpu_done(job) == 0.0 and not study._trained(job)
+    assert study.wall_estimate(job) == pytest.approx(3960.0)  # one core, a tenth spare
+    assert study.wall_estimate({**job, "preset": "9x9", "budget": 14400.0}) == pytest.approx(7920.0)  # two cores
+    kept = study.kept_dir(job)
+    kept.mkdir(parents=True)
+    for step, cpu in ((10, 110.0), (90, 3600.4)):
+        torch.save({"model": {}, "net": {}, "step": step, "cpu_seconds": cpu}, kept / f"step_{step:08d}.pt")
+    assert study.cpu_done(job) == pytest.approx(3600.4) and study._trained(job) and study.wall_estimate(job) == 0
+    latest = tmp_path / "runs" / "A5-s0" / "checkpoints" / "latest.pt"
+    latest.parent.mkdir(parents=True)
+    torch.save({"cpu_seconds": 1200.0}, latest)
+    assert study.cpu_done(job) == 1200.0  # a run folder on this machine says how far it is
+    assert study.wall_estimate(job) == pytest.approx(2400.0 * 1.1)
+
+    from datetime import datetime, timezone
+
+    t = datetime.fromtimestamp(study.until_time("07:05"), timezone.utc)
+    assert (t.hour, t.minute, t.date()) == (7, 5, datetime.now(timezone.utc).date())
+    assert study.until_time("2026-12-02T07:05:00Z") == datetime(2026, 12, 2, 7, 5, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(argparse.ArgumentTypeError):
+        study.until_time("soon")

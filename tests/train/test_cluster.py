@@ -270,9 +270,21 @@ class TestLocalCluster:
                "--cluster", "local"]
         proc = subprocess.Popen(cmd + sets, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
+        import torch
+
+        def games_after_the_checkpoint() -> bool:  # read with the learner (the run's only writer) stopped
+            latest = d / "checkpoints" / "latest.pt"
+            if not _metrics(d) or not latest.is_file():
+                return False
+            os.killpg(proc.pid, signal.SIGSTOP)
+            if _positions_on_disk(d) >= torch.load(latest, weights_only=False)["positions"] + 10:
+                return True  # killed while stopped: nothing is written between this look and the kill
+            os.killpg(proc.pid, signal.SIGCONT)
+            return False
+
         try:
             deadline = time.monotonic() + 150
-            while not _metrics(d) or _positions_on_disk(d) < _metrics(d)[0]["positions"] + 10:  # games after it
+            while not games_after_the_checkpoint():
                 assert proc.poll() is None, proc.stderr.read().decode()
                 assert time.monotonic() < deadline, "no generation finished in time"
                 time.sleep(0.2)
@@ -282,8 +294,6 @@ class TestLocalCluster:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         positions_at_kill = _all_games_readable(d)
-        import torch
-
         ck = torch.load(d / "checkpoints" / "latest.pt", weights_only=False)
         gen0, step0 = ck["generation"], ck["step"]
         assert gen0 >= 1 and positions_at_kill > ck["positions"]  # games written after the checkpoint are kept

@@ -218,7 +218,8 @@ def sweep_cmd(
 @research_app.command("curve")
 def curve_cmd(
     experiment: Path = typer.Argument(..., help="the experiment folder (its panel rates the snapshots)"),
-    run: Path = typer.Argument(..., help="a training run folder (gozero train --run-dir RUN)"),
+    run: Path = typer.Argument(..., help="a training run folder (gozero train --run-dir RUN), or a folder of kept "
+                               "snapshots (EXP/snapshots/LABEL)"),
     points: str | None = typer.Option(None, help="CPU times to rate at, comma-separated (1m,2m,4m or seconds)"),
     doubling: str = typer.Option("1m", help="without --points: rate at this CPU time, twice it, four times it, ... "
                                  "up to the run's last snapshot"),
@@ -230,6 +231,8 @@ def curve_cmd(
     keep: str = typer.Option("all", help="rated snapshots copied (fp16) into EXP/snapshots/LABEL/: all, final "
                              "(the run's last) or none (the others are rated in the run folder)"),
     commit: bool = typer.Option(False, "--commit", help="git-commit each new row with its snapshot as it arrives"),
+    keep_only: bool = typer.Option(False, "--keep-only", help="copy the points' snapshots into EXP/snapshots/LABEL/ "
+                                   "(committed with --commit) and rate none: rate that folder later, anywhere"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the snapshots that would be rated, rate none"),
     backend: str = typer.Option("local", help="where the ratings run"),
     as_json: bool = typer.Option(False, "--json", help="print the new rows as JSON"),
@@ -237,7 +240,7 @@ def curve_cmd(
     """Rate a run's snapshots at points of CPU time (the last one at or before each); one ledger row each, resumable."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .curve import doubling_points, parse_points, rate_curve, run_snapshots
+    from .curve import curve_points, doubling_points, keep_snapshots, parse_points, rate_curve, run_snapshots
     from .experiment import load_experiment, parse_budget
 
     try:
@@ -250,7 +253,15 @@ def curve_cmd(
         else:
             pts = parse_points(points) if points else doubling_points(parse_budget(doubling), snaps[-1].cpu_seconds)
         exp.config(list(set_))
-    except (ValueError, FileNotFoundError) as exc:
+        if keep_only:
+            if dry_run:
+                for _, snap in curve_points(snaps, pts, final):
+                    typer.echo(f"would keep {snap.path}")
+            else:
+                for kept in keep_snapshots(exp, run, pts, label=label, final=final, commit=commit):
+                    typer.echo(f"kept {kept}")
+            return
+    except (ValueError, FileNotFoundError, subprocess.SubprocessError) as exc:
         raise _fail(exc) from exc
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(),
                   disable=as_json, transient=True) as bar:

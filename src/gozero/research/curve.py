@@ -11,7 +11,10 @@ the run keeps them) and rates it like
 ``curve``, its ``cpu_s`` the snapshot's training CPU seconds. A point whose snapshot already
 has a row is skipped, so the same command resumes after a stop and extends the curve as the
 run goes on. With ``commit`` every new row is committed to git as it arrives (with its
-snapshot), for curves that outlive a machine.
+snapshot), for curves that outlive a machine. `keep_snapshots` copies (and commits) the
+points' snapshots without rating them, and a folder of kept snapshots is itself a run to
+rate (``gozero research curve EXP EXP/snapshots/LABEL``): a run trained on one machine can
+be rated on another, or after its run folder is gone.
 """
 
 from __future__ import annotations
@@ -39,13 +42,17 @@ class Snapshot:
 
 
 def run_snapshots(run_dir: str | Path) -> list[Snapshot]:
-    """The run's snapshots (``RUN/checkpoints/step_*.pt``) in training order, with the CPU
-    seconds each records; snapshots written before the run kept a CPU clock are left out."""
+    """The run's snapshots (``RUN/checkpoints/step_*.pt``, or the ``step_*.pt`` model files of
+    a folder of kept snapshots) in training order, with the CPU seconds each records;
+    snapshots written before the run kept a CPU clock are left out."""
     import torch
 
     ckpt = Path(run_dir) / "checkpoints"
     if not ckpt.is_dir():
-        raise FileNotFoundError(f"{run_dir} is not a training run (no checkpoints/ folder)")
+        ckpt = Path(run_dir)  # kept snapshots (EXP/snapshots/LABEL/)
+        if not ckpt.is_dir() or not any(ckpt.glob("step_*.pt")):
+            raise FileNotFoundError(f"{run_dir} is not a training run (no checkpoints/ folder) "
+                                    "nor a folder of kept snapshots (step_*.pt)")
     out = []
     for path in sorted(ckpt.glob("step_*.pt")):
         try:
@@ -107,18 +114,48 @@ def _git_commit(exp: Experiment, files: list[Path], message: str) -> None:
     subprocess.run(["git", "-C", root, "commit", "-q", "-m", message, "--", *rel], check=True, capture_output=True)
 
 
+def _label(run_dir: Path, label: str | None) -> str:
+    label = label or run_dir.resolve().name
+    if not label or "/" in label or ":" in label or label.startswith("."):
+        raise ValueError(f"bad curve label {label!r}")
+    return label
+
+
+def _kept(snap: Snapshot, keep_dir: Path, label: str) -> Path:
+    """The snapshot's fp16 copy in ``keep_dir`` (written once; a kept snapshot is its own copy)."""
+    from gozero.train.loop import export_model
+
+    kept = keep_dir / snap.path.name
+    if not kept.is_file():
+        keep_dir.mkdir(parents=True, exist_ok=True)
+        export_model(snap.path, kept, half=True, source=f"{label}/{snap.path.name}")
+    return kept
+
+
+def keep_snapshots(exp: Experiment, run_dir: str | Path, points: list[float], label: str | None = None,
+                   final: bool = True, commit: bool = False) -> list[Path]:
+    """Copy the snapshots `rate_curve` would rate at ``points`` into ``EXP/snapshots/LABEL/``
+    (fp16) without rating them, committing the new ones with ``commit``; returns the copies.
+    Rating that folder later gives the rows rating the run would have given."""
+    run_dir = Path(run_dir)
+    label = _label(run_dir, label)
+    keep_dir = exp.dir / "snapshots" / label
+    before = {p.name for p in keep_dir.glob("step_*.pt")} if keep_dir.is_dir() else set()
+    kept = [_kept(snap, keep_dir, label) for _, snap in curve_points(run_snapshots(run_dir), points, final)]
+    new = [k for k in kept if k.name not in before]
+    if commit and new:
+        _git_commit(exp, new, f"{exp.dir.name}: {label}'s {len(new)} snapshots to rate, kept")
+    return kept
+
+
 def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label: str | None = None,
                final: bool = True, overrides: list[str] | None = None, commit: bool = False, backend: str = "local",
                on_row: Callable[[dict], None] | None = None, progress: Callable[[str], None] | None = None,
                dry_run: bool = False, keep: str = "all") -> list[dict]:
     """Rate the run's snapshots at ``points`` (CPU seconds) that have no row yet; returns the
     new rows (with ``dry_run``, the rows it would rate, unrated)."""
-    from gozero.train.loop import export_model
-
     run_dir = Path(run_dir)
-    label = label or run_dir.resolve().name
-    if not label or "/" in label or ":" in label or label.startswith("."):
-        raise ValueError(f"bad curve label {label!r}")
+    label = _label(run_dir, label)
     if commit and not dry_run:
         subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--git-dir"], capture_output=True, check=True)
     if keep not in ("all", "final", "none"):
@@ -139,9 +176,8 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
         if dry_run:
             rows.append({"init": init, "cpu_s": snap.cpu_seconds, "step": snap.step, "description": desc})
             continue
-        if copy and not kept.is_file():
-            keep_dir.mkdir(parents=True, exist_ok=True)
-            export_model(snap.path, kept, half=True, source=f"{label}/{snap.path.name}")
+        if copy:
+            _kept(snap, keep_dir, label)
         if progress is not None:
             progress(f"rating {label} at {snap.cpu_seconds / 3600:.2f} CPU-hours")
         spec = TrialSpec(str(exp.dir), budget=0.0, overrides=list(overrides or []), init=init, description=desc)
@@ -162,4 +198,5 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
     return rows
 
 
-__all__ = ["Snapshot", "curve_points", "doubling_points", "parse_points", "rate_curve", "run_snapshots"]
+__all__ = ["Snapshot", "curve_points", "doubling_points", "keep_snapshots", "parse_points", "rate_curve",
+           "run_snapshots"]
