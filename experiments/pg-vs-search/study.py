@@ -203,11 +203,17 @@ def rated(job: dict) -> bool:
     return len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
 
 
+PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs its run folder
+
+
 def wall_estimate(job: dict) -> float:
-    """Seconds of wall-clock time the job's training still needs: its CPU seconds left over
-    the cores it runs on (two for the 9x9 confirmation, one otherwise), with a tenth spare."""
+    """Seconds of wall-clock time the job still needs before what it did is safe in git: its
+    training's CPU seconds left over the cores it runs on (two for the 9x9 confirmation, one
+    otherwise), with a tenth spare, and for a pilot run (which keeps no network) its rating.
+    A main run's snapshots are committed once it is trained, and each rating as it is done."""
     cores = 2 if job.get("preset") else 1
-    return max(job["budget"] - cpu_done(job), 0.0) / cores * 1.1
+    left = max(job["budget"] - cpu_done(job), 0.0) / cores * 1.1
+    return left + (PILOT_RATING_WALL if not job["points"] and not job.get("doubling") else 0.0)
 
 
 def run_job(job: dict, commit: bool) -> None:

@@ -221,6 +221,8 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
     assert study.cpu_done(job) == 0.0 and not study._trained(job)
     assert study.wall_estimate(job) == pytest.approx(3960.0)  # one core, a tenth spare
     assert study.wall_estimate({**job, "preset": "9x9", "budget": 14400.0}) == pytest.approx(7920.0)  # two cores
+    pilot = {**job, "label": "A7-c0", "budget": 900.0, "points": []}  # it keeps no network: its rating counts
+    assert study.wall_estimate(pilot) == pytest.approx(990.0 + study.PILOT_RATING_WALL)
     kept = study.kept_dir(job)
     kept.mkdir(parents=True)
     for step, cpu in ((10, 110.0), (90, 3600.4)):
