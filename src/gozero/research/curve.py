@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,14 @@ def _git_commit(exp: Experiment, files: list[Path], message: str) -> None:
     root = subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--show-toplevel"], capture_output=True,
                           text=True, check=True).stdout.strip()
     rel = [os.path.relpath(f.resolve(), root) for f in files]
-    subprocess.run(["git", "-C", root, "add", "--", *rel], check=True, capture_output=True)
-    subprocess.run(["git", "-C", root, "commit", "-q", "-m", message, "--", *rel], check=True, capture_output=True)
+    for cmd in (["add", "--", *rel], ["commit", "-q", "-m", message, "--", *rel]):
+        for attempt in range(30):  # another process committing at the same time holds the index a moment
+            done = subprocess.run(["git", "-C", root, *cmd], capture_output=True, text=True)
+            if done.returncode == 0 or "index.lock" not in done.stderr or attempt == 29:
+                break
+            time.sleep(1.0)
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
 
 
 def _label(run_dir: Path, label: str | None) -> str:
