@@ -27,6 +27,7 @@ from study import (  # noqa: E402
     CORE,
     FRACTIONS,
     GRIDS,
+    MACHINES,
     MAIN_BUDGET,
     MAIN_SEEDS,
     NINE,
@@ -361,6 +362,37 @@ def crash_text(desc: str) -> str:
     return f"{m[1]}: {tail[-1]}" if tail else m[1]
 
 
+# what one core of the development VM bought per CPU-second on 2026-12-01 (README "Compute
+# plan", throughput.py --seconds 20), the machine every run before 2026-12-02 trained on
+REFERENCE = {"raw-policy moves": 5434.0, "Gumbel moves": 503.0, "PUCT moves": 503.0, "search steps": 7.4,
+             "PPO steps": 1.8, "reanalyse steps": 4.3}
+
+
+def machine_ratios(line: dict) -> dict[str, float]:
+    """A throughput.py measure (a line of machines.jsonl) over the reference, per row."""
+    got = [r.get("moves_per_s", r.get("steps_per_s")) for r in line["rows"]]
+    return {k: v / REFERENCE[k] for k, v in zip(REFERENCE, got, strict=True) if v}
+
+
+def machines_section() -> list[str]:
+    lines = _jsonl(MACHINES)
+    if not lines:
+        return []
+    out = ["", "## Machines (what a CPU-second bought where each run trained)", "",
+           "Runs trained before 2026-12-02 ran on the development VM the compute plan was measured on (the "
+           "reference). From then on `study.py` measures the machine before it trains a run (`throughput.py`, "
+           "untrained weights, one core, *s* CPU seconds per row): each row over the reference. "
+           "Back-to-back measures on one machine differ by up to about 15 %.", "",
+           "| run | measured | CPU | s | " + " | ".join(REFERENCE) + " | geometric mean |",
+           "|---|---|---|---|" + "---|" * (len(REFERENCE) + 1)]
+    for line in lines:
+        ratios = machine_ratios(line)
+        gm = math.exp(statistics.mean(math.log(v) for v in ratios.values())) if ratios else float("nan")
+        out.append(f"| {line['label']} | {line['time']} | {line['cpu']} | {line['seconds']:g} | "
+                   + " | ".join(f"{ratios[k]:.2f}" if k in ratios else "-" for k in REFERENCE) + f" | {gm:.2f} |")
+    return out
+
+
 def _figure(table: dict) -> None:
     import matplotlib
 
@@ -510,6 +542,7 @@ def report() -> Path:
             lines.append(f"| {name} | {s['games']} | {s['steps']} | {f3(s['bits_per_sample'])} | "
                          f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
                          f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_spread(s)} | {_wdl(s)} |")
+    lines += machines_section()
     lines += ["", "## What limits the conclusion", "",
               "One board size (7x7), one small network (4x32), one CPU-hour per run and three seeds per arm;"
               " the panel's engines are weak on 7x7 and its intervals wide (20 games per member). The policy-"

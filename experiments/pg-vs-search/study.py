@@ -42,6 +42,7 @@ from gozero.research.report import curve_label
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base.toml"
 PILOT = HERE / "pilot"  # the pilot's experiment folder (its own panel and ledger)
+MACHINES = HERE / "machines.jsonl"  # what a CPU-second bought where each run trained (throughput.py)
 RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and the snapshots rated are committed)
 # Runs whose folder was lost with its machine before every point was rated (README
 # "Deviations"): the rows rated from it stay in the ledger, and the analysis leaves out the
@@ -216,10 +217,24 @@ def wall_estimate(job: dict) -> float:
     return left + (PILOT_RATING_WALL if not job["points"] and not job.get("doubling") else 0.0)
 
 
+def measure_machine(job: dict, commit: bool) -> None:
+    """Append what one core of this machine buys (``throughput.py``, 10 CPU s per row) under the
+    run's label to ``machines.jsonl`` (committed with ``commit``): CPU seconds are the budget,
+    and machines differ in what they buy."""
+    argv = [sys.executable, str(HERE / "throughput.py"), "--seconds", "10", "--label", job["label"],
+            "--append", str(MACHINES)]
+    if subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode == 0 and commit:
+        from gozero.research.curve import git_commit
+        from gozero.research.experiment import load_experiment
+
+        git_commit(load_experiment(HERE), [MACHINES], f"pg-vs-search: the machine {job['label']} trains on, measured")
+
+
 def run_job(job: dict, commit: bool) -> None:
     run = RUNS / job["label"]
     budget = job["budget"]
     if not _trained(job):
+        measure_machine(job, commit)
         if (run / "checkpoints" / "latest.pt").is_file():
             argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
         else:

@@ -2,17 +2,23 @@
 that the pilot plan can say how many games and steps an arm gets per CPU-hour.
 
     taskset -c 1 nice python experiments/pg-vs-search/throughput.py [--seconds 20]
+    ... throughput.py --seconds 10 --label A5-s1 --append experiments/pg-vs-search/machines.jsonl
 
 Untrained (random) 4x32 weights: games are longer than a trained network's, so the games
-per hour are a floor; positions per second are what the budget buys.
+per hour are a floor; positions per second are what the budget buys. With ``--append`` the
+rows go, as one JSON line with the run's label, the time and the CPU's name, to a file:
+`study.py` measures so before it trains a run, so that the report can say what a CPU-second
+bought on the machine each run trained on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +113,21 @@ def reanalyse_rate(cfg, seconds: float) -> dict:
             "samples_per_s": steps * t.batch_size / dt, "reanalysed_per_s": steps * round(0.25 * t.batch_size) / dt}
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--append", type=Path, help="add the rows as one JSON line to this file")
+    ap.add_argument("--label", default="", help="the run the measure is for (with --append)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(file=HERE / "base.toml")
@@ -118,8 +136,14 @@ def main() -> None:
             selfplay_rate(cfg, "search", "puct", args.seconds),
             train_rate(cfg, "search", args.seconds), train_rate(cfg, "ppo", args.seconds),
             reanalyse_rate(cfg, args.seconds)]
+    rows = [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
     for r in rows:
-        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}))
+        print(json.dumps(r))
+    if args.append:
+        line = {"label": args.label, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "cpu": cpu_name(), "seconds": args.seconds, "rows": rows}
+        with open(args.append, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

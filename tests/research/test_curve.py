@@ -127,7 +127,7 @@ def test_a_runs_curve_is_rated_once_per_point_kept_small_and_committed(tmp_path,
 def test_a_commit_waits_while_another_process_holds_the_index(tmp_path):
     import threading
 
-    from gozero.research.curve import _git_commit
+    from gozero.research.curve import git_commit
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
@@ -138,7 +138,7 @@ def test_a_commit_waits_while_another_process_holds_the_index(tmp_path):
     lock = tmp_path / ".git" / "index.lock"
     lock.write_text("")  # as git leaves it while another commit runs
     threading.Timer(2.0, lock.unlink).start()
-    _git_commit(exp, [row], "a row, committed once the index is free")
+    git_commit(exp, [row], "a row, committed once the index is free")
     log = subprocess.run(["git", "-C", str(tmp_path), "log", "--format=%s", "--name-only"], capture_output=True,
                          text=True, check=True).stdout
     assert "a row, committed once the index is free" in log and "results.tsv" in log

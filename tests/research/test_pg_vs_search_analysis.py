@@ -241,3 +241,36 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
     assert study.until_time("2026-12-02T07:05:00Z") == datetime(2026, 12, 2, 7, 5, tzinfo=timezone.utc).timestamp()
     with pytest.raises(argparse.ArgumentTypeError):
         study.until_time("soon")
+
+
+def test_a_machines_throughput_is_reported_over_the_reference(analyse, tmp_path, monkeypatch):
+    import json
+
+    ref = list(analyse.REFERENCE.values())
+    rows = [{"acting": "policy", "moves_per_s": 2 * ref[0]}, {"acting": "search", "moves_per_s": 2 * ref[1]},
+            {"acting": "search", "moves_per_s": 2 * ref[2]}, {"policy_loss": "search", "steps_per_s": 2 * ref[3]},
+            {"policy_loss": "ppo", "steps_per_s": 0.5 * ref[4]}, {"policy_loss": "r", "steps_per_s": 0.5 * ref[5]}]
+    line = {"label": "A5-s1", "time": "2026-12-02T07:00:00Z", "cpu": "a CPU", "seconds": 10.0, "rows": rows}
+    assert list(analyse.machine_ratios(line).values()) == pytest.approx([2, 2, 2, 2, 0.5, 0.5])
+    path = tmp_path / "machines.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    monkeypatch.setattr(analyse, "MACHINES", path)
+    table = analyse.machines_section()
+    assert table[-1].startswith("| A5-s1 | 2026-12-02T07:00:00Z | a CPU | 10 | 2.00 |")
+    assert table[-1].endswith("| 0.50 | 0.50 | 1.26 |")  # (2^4 x 0.5^2)^(1/6)
+
+
+def test_throughput_appends_one_line_per_measure_that_the_report_reads(analyse, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    out = tmp_path / "machines.jsonl"
+    for label in ("A5-s1", "A1-s2"):
+        subprocess.run([sys.executable, str(HERE / "throughput.py"), "--seconds", "0.2", "--label", label,
+                        "--append", str(out)], check=True, capture_output=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["label"] for x in lines] == ["A5-s1", "A1-s2"] and all(x["cpu"] and x["seconds"] == 0.2 for x in lines)
+    ratios = analyse.machine_ratios(lines[0])
+    assert list(ratios) == list(analyse.REFERENCE) and all(v > 0 for v in ratios.values())

@@ -107,7 +107,8 @@ def _relative(path: Path) -> str:
         return str(path.resolve())
 
 
-def _git_commit(exp: Experiment, files: list[Path], message: str) -> None:
+def git_commit(exp: Experiment, files: list[Path], message: str) -> None:
+    """Commit ``files`` (and only them) in the git repository holding the experiment."""
     root = subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--show-toplevel"], capture_output=True,
                           text=True, check=True).stdout.strip()
     rel = [os.path.relpath(f.resolve(), root) for f in files]
@@ -151,7 +152,7 @@ def keep_snapshots(exp: Experiment, run_dir: str | Path, points: list[float], la
     kept = [_kept(snap, keep_dir, label) for _, snap in curve_points(run_snapshots(run_dir), points, final)]
     new = [k for k in kept if k.name not in before]
     if commit and new:
-        _git_commit(exp, new, f"{exp.dir.name}: {label}'s {len(new)} snapshots to rate, kept")
+        git_commit(exp, new, f"{exp.dir.name}: {label}'s {len(new)} snapshots to rate, kept")
     return kept
 
 
@@ -200,10 +201,10 @@ def rate_curve(exp: Experiment, run_dir: str | Path, points: list[float], label:
             cal = exp.dir / "calibration.json"  # played before the first row: the panel's scale
             files = [ledger.tsv_path, ledger.db_path] + ([kept] if copy else []) + ([cal] if cal.is_file() else [])
             files += [ledger.scores_path] if ledger.scores_path.is_file() else []
-            _git_commit(exp, files,
+            git_commit(exp, files,
                         f"{exp.dir.name}: curve {label} at {snap.cpu_seconds / 3600:.2f} CPU-hours: Elo {elo}")
     return rows
 
 
-__all__ = ["Snapshot", "curve_points", "doubling_points", "keep_snapshots", "parse_points", "rate_curve",
+__all__ = ["Snapshot", "curve_points", "doubling_points", "git_commit", "keep_snapshots", "parse_points", "rate_curve",
            "run_snapshots"]
