@@ -207,13 +207,14 @@ def rated(job: dict) -> bool:
 PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs its run folder
 
 
-def wall_estimate(job: dict) -> float:
-    """Seconds of wall-clock time the job still needs before what it did is safe in git: its
-    training's CPU seconds left over the cores it runs on (two for the 9x9 confirmation, one
+def wall_estimate(job: dict, done: float) -> float:
+    """Seconds of wall-clock time the job still needs before what it did is safe in git, its
+    run having trained ``done`` CPU seconds (`cpu_done`): its training's CPU seconds left over
+    the cores it runs on (two for the 9x9 confirmation, one
     otherwise), with a tenth spare, and for a pilot run (which keeps no network) its rating.
     A main run's snapshots are committed once it is trained, and each rating as it is done."""
     cores = 2 if job.get("preset") else 1
-    left = max(job["budget"] - cpu_done(job), 0.0) / cores * 1.1
+    left = max(job["budget"] - done, 0.0) / cores * 1.1
     return left + (PILOT_RATING_WALL if not job["points"] and not job.get("doubling") else 0.0)
 
 
@@ -336,7 +337,10 @@ def main() -> None:
         return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
 
     def fits(j: dict) -> bool:  # rating work always fits; training only if it ends before --until
-        return args.until is None or _trained(j) or time.time() + wall_estimate(j) <= args.until
+        if args.until is None:
+            return True
+        done = cpu_done(j)
+        return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
 
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
         todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)]

@@ -219,20 +219,21 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
     monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
     job = {"label": "A5-s0", "exp": tmp_path / "exp", "budget": 3600.0, "points": [112.5], "seed": 0}
     assert study.cpu_done(job) == 0.0 and not study._trained(job)
-    assert study.wall_estimate(job) == pytest.approx(3960.0)  # one core, a tenth spare
-    assert study.wall_estimate({**job, "preset": "9x9", "budget": 14400.0}) == pytest.approx(7920.0)  # two cores
+    assert study.wall_estimate(job, 0.0) == pytest.approx(3960.0)  # one core, a tenth spare
+    assert study.wall_estimate({**job, "preset": "9x9", "budget": 14400.0}, 0.0) == pytest.approx(7920.0)  # two cores
     pilot = {**job, "label": "A7-c0", "budget": 900.0, "points": []}  # it keeps no network: its rating counts
-    assert study.wall_estimate(pilot) == pytest.approx(990.0 + study.PILOT_RATING_WALL)
+    assert study.wall_estimate(pilot, 0.0) == pytest.approx(990.0 + study.PILOT_RATING_WALL)
     kept = study.kept_dir(job)
     kept.mkdir(parents=True)
     for step, cpu in ((10, 110.0), (90, 3600.4)):
         torch.save({"model": {}, "net": {}, "step": step, "cpu_seconds": cpu}, kept / f"step_{step:08d}.pt")
-    assert study.cpu_done(job) == pytest.approx(3600.4) and study._trained(job) and study.wall_estimate(job) == 0
+    assert study.cpu_done(job) == pytest.approx(3600.4) and study._trained(job)
+    assert study.wall_estimate(job, study.cpu_done(job)) == 0
     latest = tmp_path / "runs" / "A5-s0" / "checkpoints" / "latest.pt"
     latest.parent.mkdir(parents=True)
     torch.save({"cpu_seconds": 1200.0}, latest)
     assert study.cpu_done(job) == 1200.0  # a run folder on this machine says how far it is
-    assert study.wall_estimate(job) == pytest.approx(2400.0 * 1.1)
+    assert study.wall_estimate(job, study.cpu_done(job)) == pytest.approx(2400.0 * 1.1)
 
     from datetime import datetime, timezone
 
