@@ -142,3 +142,21 @@ def test_a_commit_waits_while_another_process_holds_the_index(tmp_path):
     log = subprocess.run(["git", "-C", str(tmp_path), "log", "--format=%s", "--name-only"], capture_output=True,
                          text=True, check=True).stdout
     assert "a row, committed once the index is free" in log and "results.tsv" in log
+
+
+def test_a_file_another_process_committed_counts_as_committed(tmp_path):
+    from gozero.research.curve import git_commit
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
+        subprocess.run(["git", "-C", str(tmp_path), "config", k, v], check=True)
+    exp = load_experiment(make_experiment(tmp_path / "experiments"))
+    shared = exp.dir / "machines.jsonl"
+    shared.write_text("row of run 1\nrow of run 2\n")  # both runs appended before either committed
+    git_commit(exp, [shared], "run 1's row")  # commits run 2's row too
+    git_commit(exp, [shared], "run 2's row")  # nothing left to commit: not an error
+    log = subprocess.run(["git", "-C", str(tmp_path), "log", "--format=%s"], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert log[0] == "run 1's row"
+    with pytest.raises(subprocess.CalledProcessError):  # a file git cannot commit still fails
+        git_commit(exp, [exp.dir / "never-written.tsv"], "a file that is not there")

@@ -108,7 +108,9 @@ def _relative(path: Path) -> str:
 
 
 def git_commit(exp: Experiment, files: list[Path], message: str) -> None:
-    """Commit ``files`` (and only them) in the git repository holding the experiment."""
+    """Commit ``files`` (and only them) in the git repository holding the experiment. Files
+    that another process has already committed as they are now (two runs appending to one
+    shared file, the first committing both rows) count as committed."""
     root = subprocess.run(["git", "-C", str(exp.dir), "rev-parse", "--show-toplevel"], capture_output=True,
                           text=True, check=True).stdout.strip()
     rel = [os.path.relpath(f.resolve(), root) for f in files]
@@ -118,8 +120,15 @@ def git_commit(exp: Experiment, files: list[Path], message: str) -> None:
             if done.returncode == 0 or "index.lock" not in done.stderr or attempt == 29:
                 break
             time.sleep(1.0)
-        if done.returncode != 0:
+        if done.returncode != 0 and not (cmd[0] == "commit" and _as_committed(root, rel)):
             raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
+
+
+def _as_committed(root: str, rel: list[str]) -> bool:
+    """Whether the files at ``rel`` are tracked and the same on disk as in HEAD."""
+    tracked = subprocess.run(["git", "-C", root, "ls-files", "--error-unmatch", "--", *rel], capture_output=True)
+    same = subprocess.run(["git", "-C", root, "diff", "--quiet", "HEAD", "--", *rel], capture_output=True)
+    return tracked.returncode == 0 and same.returncode == 0
 
 
 def _label(run_dir: Path, label: str | None) -> str:
