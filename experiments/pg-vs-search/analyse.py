@@ -33,11 +33,19 @@ from study import (  # noqa: E402
     NINE,
     NINE_BUDGET,
     OPTIONAL,
+    REFERENCE,
     RUNS,
+    budget_scale,
+    ledger_rows,
     lost,
+    machine_ratios,
+    machine_speed,
     nine_label,
     pilot_winner,
+    reference_seconds,
+    speed,
 )
+from study import curve_rows as study_curve_rows  # noqa: E402  (analyse's own curve_rows adds the point)
 
 DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
 FIG = HERE / "pg-vs-search.png"
@@ -47,19 +55,13 @@ POINTS = (*FRACTIONS, 1.0)
 _DESC = re.compile(r"^curve (?P<label>[^:]+): .*\(point (?P<point>[0-9.e+]+) s\)")
 
 
-def _rows(folder: Path) -> list[dict]:
-    from gozero.research.ledger import Ledger
-
-    return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
-
-
 def curve_rows(folder: Path) -> list[tuple[str, float, dict]]:
-    """(label, point in CPU seconds as labelled, row) for the rated ``curve`` rows of a ledger,
-    in ledger order; the rows of a lost run (`study.LOST`) are left out."""
+    """(label, point in CPU seconds as labelled, row) for the rated ``curve`` rows of a ledger
+    that count (`study.curve_rows`: no lost run's), in ledger order."""
     out = []
-    for r in _rows(folder):
+    for r in study_curve_rows(folder):
         m = _DESC.match(r.get("description") or "")
-        if r["status"] == "curve" and m and r["elo"] is not None and not lost(r):
+        if m and r["elo"] is not None:
             out.append((m["label"], float(m["point"]), r))
     return out
 
@@ -68,7 +70,7 @@ def curve_table(folder: Path, budget: float) -> dict[str, dict[float, dict]]:
     """label -> {fraction of the budget: ledger row} for the rated ``curve`` rows of a ledger."""
     out: dict[str, dict[float, dict]] = {}
     for label, point, r in curve_rows(folder):
-        frac = min(point / budget, 1.0)
+        frac = min(reference_seconds(label, point) / budget, 1.0)
         frac = min(POINTS, key=lambda f: abs(math.log(max(frac, 1e-9) / f)))
         out.setdefault(label, {})[frac] = r
     return out
@@ -150,7 +152,7 @@ def collect() -> dict:
         batches = _jsonl(run / "batches.jsonl")
         if not metrics:
             continue
-        budget = MAIN_BUDGET if "-s" in run.name else 900.0
+        budget = (MAIN_BUDGET if "-s" in run.name else 900.0) * budget_scale(speed(run.name))
         last = metrics[-1]
         if last["cpu_seconds"] < budget:  # still training: its signals are taken once it reaches its budget
             continue
@@ -364,16 +366,6 @@ def crash_text(desc: str) -> str:
 
 # what one core of the development VM bought per CPU-second on 2026-12-01 (README "Compute
 # plan", throughput.py --seconds 20), the machine every run before 2026-12-02 trained on
-REFERENCE = {"raw-policy moves": 5434.0, "Gumbel moves": 503.0, "PUCT moves": 503.0, "search steps": 7.4,
-             "PPO steps": 1.8, "reanalyse steps": 4.3}
-
-
-def machine_ratios(line: dict) -> dict[str, float]:
-    """A throughput.py measure (a line of machines.jsonl) over the reference, per row."""
-    got = [r.get("moves_per_s", r.get("steps_per_s")) for r in line["rows"]]
-    return {k: v / REFERENCE[k] for k, v in zip(REFERENCE, got, strict=True) if v}
-
-
 def machines_section() -> list[str]:
     lines = _jsonl(MACHINES)
     if not lines:
@@ -387,7 +379,7 @@ def machines_section() -> list[str]:
            "|---|---|---|---|" + "---|" * (len(REFERENCE) + 1)]
     for line in lines:
         ratios = machine_ratios(line)
-        gm = math.exp(statistics.mean(math.log(v) for v in ratios.values())) if ratios else float("nan")
+        gm = machine_speed(line) or float("nan")
         out.append(f"| {line['label']} | {line['time']} | {line['cpu']} | {line['seconds']:g} | "
                    + " | ".join(f"{ratios[k]:.2f}" if k in ratios else "-" for k in REFERENCE) + f" | {gm:.2f} |")
     return out
@@ -406,8 +398,8 @@ def _figure(table: dict) -> None:
             xs, mid, lo, hi = [], [], [], []
             for f in POINTS:
                 vals = [v for v in _elos(table, arm, f, key) if v is not None]
-                cpu = [(table.get(f"{arm}-s{s}", {}).get(f) or {}).get("cpu_s") for s in MAIN_SEEDS]
-                cpu = [c for c in cpu if c]
+                cpu = [reference_seconds(f"{arm}-s{s}", r["cpu_s"]) for s in MAIN_SEEDS
+                       if (r := table.get(f"{arm}-s{s}", {}).get(f)) and r.get("cpu_s")]
                 if vals and cpu:
                     xs.append(statistics.median(cpu))
                     mid.append(statistics.median(vals))
@@ -417,7 +409,7 @@ def _figure(table: dict) -> None:
                 ax.plot(xs, mid, "-o", color=f"C{k}", label=f"{arm} {ARMS[arm][0]}", markersize=4)
                 ax.fill_between(xs, lo, hi, color=f"C{k}", alpha=0.15)
         ax.set_xscale("log")
-        ax.set_xlabel("training CPU seconds")
+        ax.set_xlabel("training CPU seconds (of the reference machine)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("panel Elo (median of seeds; band: seed range)")
@@ -480,11 +472,11 @@ def report() -> Path:
             lines.append(f"| {arm} {ARMS[arm][0]} | c{k}{mark} | `{' '.join(grid)}` | {r['elo']:.0f} | "
                          f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} | {gnugo0(r)} | "
                          f"{r['games']} |")
-    crashes = [r for folder in (HERE / "pilot", HERE) for r in _rows(folder) if r["status"] == "crash"]
+    crashes = [r for folder in (HERE / "pilot", HERE) for r in ledger_rows(folder) if r["status"] == "crash"]
     if crashes:
         lines += ["", "Crashed runs (ledger rows, rerun as the deviations say):", ""]
         lines += [f"- `{r['run_id']}`: {crash_text(r['description'])}" for r in crashes]
-    gone = [r for r in _rows(HERE) if lost(r)]
+    gone = [r for r in ledger_rows(HERE) if lost(r)]
     if gone:
         lines += ["", "Rows of lost runs (their run folder was lost before every point was rated; the run was "
                   "trained again under its label, and these rows are left out of the tables):", ""]

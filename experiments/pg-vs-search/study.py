@@ -3,7 +3,9 @@ under its CPU budget (resuming a run left by a stop), then rate it on the stage'
 ``gozero research curve`` (one ledger row per rated checkpoint). Idempotent: run it again
 after any stop and it goes on where it was; two copies at once (one per core) take different
 runs (a lock file per run). With ``--until`` a copy starts no training it cannot finish by
-then (a session's end); ratings, committed point by point, it always takes.
+then (a session's end); ratings, committed point by point, it always takes. Budgets are CPU
+seconds of the reference machine (README "Deviations"): before a run trains, its machine is
+measured, and a run on a machine more than 15 % off trains budget / speed of its own.
 
     python experiments/pg-vs-search/study.py status
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
@@ -30,7 +32,10 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import math
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +83,14 @@ PILOT_SEED, PILOT_BUDGET = 100, 900.0  # 0.25 CPU-hour
 MAIN_SEEDS, MAIN_BUDGET = (0, 1, 2), 3600.0  # 1 CPU-hour
 FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)  # and the run's last checkpoint
 
+# What one core of the compute plan's machine (the development VM every run before 2026-12-02
+# trained on) did per CPU second, in the order of throughput.py's rows (README "Compute plan").
+# The budgets are CPU seconds of that machine: a run on a machine whose measure (`speed`) is
+# outside SAME_MACHINE of it trains budget / speed of its own CPU seconds (README "Deviations").
+REFERENCE = {"raw-policy moves": 5434.0, "Gumbel moves": 503.0, "PUCT moves": 503.0, "search steps": 7.4,
+             "PPO steps": 1.8, "reanalyse steps": 4.3}
+SAME_MACHINE = 0.15  # back-to-back measures on one machine differ by up to this much
+
 # the 9x9 confirmation (README "9x9 confirmation"): the 9x9 CPU curve's experiment, budget and launch
 NINE = HERE.parent / "2026-12-01-9x9-cpu-curve"
 NINE_PRESET, NINE_BUDGET, NINE_SEED = "9x9", 14400.0, 0
@@ -94,7 +107,7 @@ def gozero(*args: str) -> list[str]:
     return [sys.executable, "-m", "gozero.cli", *args]
 
 
-def _ledger_rows(folder: Path) -> list[dict]:
+def ledger_rows(folder: Path) -> list[dict]:
     from gozero.research.ledger import Ledger
 
     return Ledger(folder).rows() if (folder / "ledger.sqlite").exists() else []
@@ -106,11 +119,74 @@ def lost(row: dict) -> bool:
     return cut is not None and (row.get("time") or "") < cut
 
 
+def curve_rows(folder: Path) -> list[dict]:
+    """The ratings that count in a ledger (``curve LABEL: ...`` rows): a crashed one (redone)
+    and the rows of a lost run are left out."""
+    return [r for r in ledger_rows(folder) if r["status"] == "curve" and not lost(r)
+            and (r.get("description") or "").startswith("curve ")]
+
+
 def _curve_rows(folder: Path, label: str) -> list[dict]:
-    """The ratings of one run (``curve LABEL: ...`` rows); a crashed one (redone) and the
-    lost run's are left out."""
-    return [r for r in _ledger_rows(folder) if r["status"] == "curve" and not lost(r)
-            and (r.get("description") or "").startswith("curve ") and curve_label(r) == label]
+    """The ratings of one run (`curve_rows`)."""
+    return [r for r in curve_rows(folder) if curve_label(r) == label]
+
+
+def cpu_name() -> str:
+    """This machine's CPU, as /proc/cpuinfo names it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_ratios(line: dict) -> dict[str, float]:
+    """A throughput.py measure (a line of machines.jsonl) over the reference, per row."""
+    got = [r.get("moves_per_s", r.get("steps_per_s")) for r in line["rows"]]
+    return {k: v / REFERENCE[k] for k, v in zip(REFERENCE, got, strict=True) if v}
+
+
+def machine_speed(line: dict) -> float | None:
+    """The geometric mean of a measure's rows over the reference (None without rows)."""
+    ratios = machine_ratios(line)
+    return math.exp(statistics.mean(math.log(v) for v in ratios.values())) if ratios else None
+
+
+def measures() -> list[dict]:
+    if not MACHINES.is_file():
+        return []
+    return [json.loads(line) for line in MACHINES.read_text().splitlines() if line.strip()]
+
+
+def speed(label: str, fallback_cpu: str | None = None) -> float | None:
+    """What a CPU second of the machine the run trains on buys, over the reference: its first
+    measure (taken before it trained; later ones, on a resume, do not move its budget). A run
+    not measured yet takes the last measure of a CPU named ``fallback_cpu``; None if neither."""
+    lines = measures()
+    mine = [m for m in lines if m.get("label") == label]
+    if not mine and fallback_cpu is not None:
+        mine = [m for m in lines if m.get("cpu") == fallback_cpu][-1:]
+    return machine_speed(mine[0]) if mine else None
+
+
+def budget_scale(f: float | None) -> float:
+    """A run's budget in its own CPU seconds per reference CPU second: 1 on a machine within
+    SAME_MACHINE of the reference (or not measured), else 1 / ``f``."""
+    return 1.0 if f is None or abs(f - 1.0) <= SAME_MACHINE else 1.0 / f
+
+
+def scaled(job: dict, f: float | None) -> dict:
+    """The job with its budget and points in CPU seconds of a machine of speed ``f``."""
+    k = budget_scale(f)
+    return {**job, "scale": k, "budget": job["base_budget"] * k,
+            "points": [frac * job["base_budget"] * k for frac in job["fractions"]]}
+
+
+def reference_seconds(label: str, cpu_s: float) -> float:
+    """A run's CPU seconds in CPU seconds of the reference (`budget_scale` of its measure)."""
+    return cpu_s / budget_scale(speed(label))
 
 
 def _label(stage: str, arm: str, index: int) -> str:
@@ -119,7 +195,7 @@ def _label(stage: str, arm: str, index: int) -> str:
 
 def pilot_winner(arm: str) -> tuple[int, dict] | None:
     """(grid index, row) of the arm's best pilot configuration, once all of them are rated."""
-    rows = {curve_label(r): r for r in _ledger_rows(PILOT)
+    rows = {curve_label(r): r for r in ledger_rows(PILOT)
             if r["status"] == "curve" and r["elo"] is not None}
     got = [rows.get(_label("pilot", arm, k)) for k in range(len(GRIDS[arm]))]
     if any(r is None for r in got):
@@ -135,8 +211,10 @@ def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
     if stage == "pilot":
         for arm in arms:
             for k, grid in enumerate(GRIDS[arm]):
-                out.append({"label": _label(stage, arm, k), "arm": arm, "overrides": ARMS[arm][1] + grid,
-                            "seed": PILOT_SEED, "budget": PILOT_BUDGET, "exp": PILOT, "points": []})
+                label = _label(stage, arm, k)
+                out.append(scaled({"label": label, "arm": arm, "overrides": ARMS[arm][1] + grid,
+                                   "seed": PILOT_SEED, "base_budget": PILOT_BUDGET, "fractions": [], "exp": PILOT},
+                                  speed(label)))
         return out
     frozen = {}
     for arm in arms:
@@ -147,9 +225,10 @@ def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
             frozen[arm] = won[0]
     for s in seeds:
         for arm, k in frozen.items():
-            out.append({"label": _label(stage, arm, s), "arm": arm, "overrides": ARMS[arm][1] + GRIDS[arm][k],
-                        "seed": s, "budget": MAIN_BUDGET, "exp": HERE,
-                        "points": [f * MAIN_BUDGET for f in FRACTIONS]})
+            label = _label(stage, arm, s)
+            out.append(scaled({"label": label, "arm": arm, "overrides": ARMS[arm][1] + GRIDS[arm][k],
+                               "seed": s, "base_budget": MAIN_BUDGET, "fractions": list(FRACTIONS), "exp": HERE},
+                              speed(label)))
     return out
 
 
@@ -167,7 +246,7 @@ def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
         own = [kv for kv in (GRIDS[arm][won[0]] if won else []) if kv.split("=")[0] in OWN_KEYS.get(arm, ())]
         out.append({"label": nine_label(arm), "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
                     "seed": NINE_SEED, "budget": NINE_BUDGET, "exp": NINE, "preset": NINE_PRESET,
-                    "points": [], "doubling": "2m"})
+                    "points": [], "doubling": "2m", "scale": 1.0})
     return out
 
 
@@ -236,6 +315,13 @@ def run_job(job: dict, commit: bool) -> None:
     budget = job["budget"]
     if not _trained(job):
         measure_machine(job, commit)
+        if "base_budget" in job:  # its budget in this machine's CPU seconds (README "Deviations")
+            job = scaled(job, speed(job["label"]))
+            budget = job["budget"]
+            print(f"[study] {job['label']}: {job['base_budget']:g} reference CPU s = {budget:.0f} CPU s here",
+                  file=sys.stderr, flush=True)
+            if _trained(job):
+                return run_job(job, commit)
         if (run / "checkpoints" / "latest.pt").is_file():
             argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
         else:
@@ -339,6 +425,8 @@ def main() -> None:
     def fits(j: dict) -> bool:  # rating work always fits; training only if it ends before --until
         if args.until is None:
             return True
+        if "base_budget" in j and speed(j["label"]) is None:  # not measured: this machine's last measure
+            j = scaled(j, speed(j["label"], fallback_cpu=cpu_name()))
         done = cpu_done(j)
         return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
 

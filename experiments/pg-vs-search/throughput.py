@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from study import cpu_name  # this folder is on sys.path (the script's own)
 
 from gozero.net.inference import NetEvaluator
 from gozero.net.model import build_model
@@ -111,16 +111,6 @@ def reanalyse_rate(cfg, seconds: float) -> dict:
         dt = time.process_time() - t0
     return {"policy_loss": "search + reanalyse 0.25", "steps_per_s": steps / dt,
             "samples_per_s": steps * t.batch_size / dt, "reanalysed_per_s": steps * round(0.25 * t.batch_size) / dt}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -76,8 +76,12 @@ def test_bits_and_noise_scale_rules(analyse):
     assert analyse.h4({}).startswith("pending") and analyse.h5({}).startswith("pending")
 
 
-def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path):
+def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path, monkeypatch):
+    import study
+
     from gozero.research.ledger import Ledger
+
+    monkeypatch.setattr(study, "MACHINES", tmp_path / "machines.jsonl")  # no measure: the reference machine
 
     rows = []
     for k, point in enumerate([112.5, 225.0, 450.0, 900.0, 1800.0, 3601.7]):
@@ -275,3 +279,38 @@ def test_throughput_appends_one_line_per_measure_that_the_report_reads(analyse, 
     assert [x["label"] for x in lines] == ["A5-s1", "A1-s2"] and all(x["cpu"] and x["seconds"] == 0.2 for x in lines)
     ratios = analyse.machine_ratios(lines[0])
     assert list(ratios) == list(analyse.REFERENCE) and all(v > 0 for v in ratios.values())
+
+
+def test_a_run_on_a_slower_machine_trains_the_budget_in_reference_cpu_seconds(analyse, tmp_path, monkeypatch):
+    import json
+
+    import study
+
+    ref = list(study.REFERENCE.values())
+
+    def line(label: str, f: float, cpu: str = "slow CPU") -> str:
+        rows = [{"moves_per_s": f * v} for v in ref[:3]] + [{"steps_per_s": f * v} for v in ref[3:]]
+        return json.dumps({"label": label, "time": "", "cpu": cpu, "seconds": 10.0, "rows": rows}) + "\n"
+
+    path = tmp_path / "machines.jsonl"
+    path.write_text(line("A5-s1", 0.5) + line("A1-s2", 0.9, "reference CPU") + line("A5-s1", 1.0))
+    monkeypatch.setattr(study, "MACHINES", path)
+    assert study.speed("A5-s1") == pytest.approx(0.5)  # its first measure: a resume's does not move the budget
+    assert study.budget_scale(study.speed("A5-s1")) == pytest.approx(2.0)
+    assert study.budget_scale(study.speed("A1-s2")) == 1.0  # within the spread of one machine's measures
+    assert study.speed("A2-s2") is None and study.budget_scale(None) == 1.0
+    assert study.speed("A2-s2", fallback_cpu="slow CPU") == pytest.approx(1.0)  # that CPU's last measure
+    jobs = {j["label"]: j for j in study.jobs("main", ["A5"], [1, 2])}  # the committed pilot froze A5
+    assert jobs["A5-s1"]["budget"] == pytest.approx(7200.0) and jobs["A5-s2"]["budget"] == 3600.0
+    assert jobs["A5-s1"]["points"] == pytest.approx([f * 7200.0 for f in study.FRACTIONS])
+    job = study.scaled({"label": "A5-s1", "base_budget": 3600.0, "fractions": [0.5]}, 0.5)
+    assert job["budget"] == pytest.approx(7200.0) and job["points"] == pytest.approx([3600.0])
+    from gozero.research.ledger import Ledger
+
+    ledger = Ledger(tmp_path)
+    for k, (label, point, elo) in enumerate([("A5-s1", 3600.0, 700.0), ("A5-s1", 7201.0, 900.0),
+                                             ("A5-s2", 3601.0, 800.0)]):
+        ledger.append(_curve_row(label, point, elo, "2026-12-03T00:00:00Z", "curve", k))
+    table = analyse.curve_table(tmp_path, 3600.0)
+    assert {f: r["elo"] for f, r in table["A5-s1"].items()} == {0.5: 700.0, 1.0: 900.0}
+    assert {f: r["elo"] for f, r in table["A5-s2"].items()} == {1.0: 800.0}
