@@ -124,15 +124,19 @@ def test_a_runs_curve_is_rated_once_per_point_kept_small_and_committed(tmp_path,
         run_snapshots(tmp_path / "long-run")
 
 
+def _experiment_in_a_git_repo(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
+        subprocess.run(["git", "-C", str(tmp_path), "config", k, v], check=True)
+    return load_experiment(make_experiment(tmp_path / "experiments"))
+
+
 def test_a_commit_waits_while_another_process_holds_the_index(tmp_path):
     import threading
 
     from gozero.research.curve import git_commit
 
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
-        subprocess.run(["git", "-C", str(tmp_path), "config", k, v], check=True)
-    exp = load_experiment(make_experiment(tmp_path / "experiments"))
+    exp = _experiment_in_a_git_repo(tmp_path)
     row = exp.dir / "results.tsv"
     row.write_text("a row\n")
     lock = tmp_path / ".git" / "index.lock"
@@ -147,10 +151,7 @@ def test_a_commit_waits_while_another_process_holds_the_index(tmp_path):
 def test_a_file_another_process_committed_counts_as_committed(tmp_path):
     from gozero.research.curve import git_commit
 
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
-        subprocess.run(["git", "-C", str(tmp_path), "config", k, v], check=True)
-    exp = load_experiment(make_experiment(tmp_path / "experiments"))
+    exp = _experiment_in_a_git_repo(tmp_path)
     shared = exp.dir / "machines.jsonl"
     shared.write_text("row of run 1\nrow of run 2\n")  # both runs appended before either committed
     git_commit(exp, [shared], "run 1's row")  # commits run 2's row too
