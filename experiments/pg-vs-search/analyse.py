@@ -364,8 +364,6 @@ def crash_text(desc: str) -> str:
     return f"{m[1]}: {tail[-1]}" if tail else m[1]
 
 
-# what one core of the development VM bought per CPU-second on 2026-12-01 (README "Compute
-# plan", throughput.py --seconds 20), the machine every run before 2026-12-02 trained on
 def machines_section() -> list[str]:
     lines = _jsonl(MACHINES)
     if not lines:

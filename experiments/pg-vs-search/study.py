@@ -180,7 +180,7 @@ def budget_scale(f: float | None) -> float:
 def scaled(job: dict, f: float | None) -> dict:
     """The job with its budget and points in CPU seconds of a machine of speed ``f``."""
     k = budget_scale(f)
-    return {**job, "scale": k, "budget": job["base_budget"] * k,
+    return {**job, "budget": job["base_budget"] * k,
             "points": [frac * job["base_budget"] * k for frac in job["fractions"]]}
 
 
@@ -246,7 +246,7 @@ def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
         own = [kv for kv in (GRIDS[arm][won[0]] if won else []) if kv.split("=")[0] in OWN_KEYS.get(arm, ())]
         out.append({"label": nine_label(arm), "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
                     "seed": NINE_SEED, "budget": NINE_BUDGET, "exp": NINE, "preset": NINE_PRESET,
-                    "points": [], "doubling": "2m", "scale": 1.0})
+                    "points": [], "doubling": "2m"})
     return out
 
 
