@@ -318,11 +318,12 @@ def confirm_pair(table: dict) -> tuple[str, str] | None:
 
 
 def nine_curves(folder: Path = NINE) -> dict[str, dict[float, dict]]:
-    """label -> {point (CPU seconds as labelled; the run's last snapshot under its own CPU
-    seconds): ledger row} for the ``curve`` rows of the 9x9 experiment's ledger."""
+    """label -> {point (reference CPU seconds, `reference_seconds`, of the point as labelled;
+    the run's last snapshot under its own CPU seconds): ledger row} for the ``curve`` rows of
+    the 9x9 experiment's ledger."""
     out: dict[str, dict[float, dict]] = {}
     for label, point, r in curve_rows(folder):
-        out.setdefault(label, {})[point] = r
+        out.setdefault(label, {})[round(reference_seconds(label, point), 1)] = r
     return out
 
 
@@ -335,8 +336,8 @@ def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -
     if pair is None:
         return "pending (the pair is picked once every core main run is rated)", ""
     s, p = (curves.get(nine_label(a), {}) for a in pair)
-    last = [max(c.values(), key=lambda r: r["cpu_s"]) if c else None for c in (s, p)]
-    waiting = [a for a, r in zip(pair, last, strict=True) if r is None or r["cpu_s"] < NINE_BUDGET * 0.99]
+    last = [c[max(c)] if c else None for c in (s, p)]
+    waiting = [a for a, c in zip(pair, (s, p), strict=True) if not c or max(c) < NINE_BUDGET * 0.99]
     if waiting:
         return f"pending ({', '.join(waiting)} not rated at 4 CPU-hours on 9x9)", ""
     fs, fp = last

@@ -51,8 +51,9 @@ MACHINES = HERE / "machines.jsonl"  # what a CPU-second bought where each run tr
 RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and the snapshots rated are committed)
 # Runs whose folder was lost with its machine before every point was rated (README
 # "Deviations"): the rows rated from it stay in the ledger, and the analysis leaves out the
-# rows of that label written before the time given; the run is trained again, same label.
-LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z"}
+# rows of that label written before the time given, and the machine measures too (`speed`);
+# the run is trained again, same label. A7-c0 was measured, then lost before its first checkpoint.
+LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z", "A7-c0": "2026-12-02T16:00:00Z"}
 
 # arm -> (name, overrides); README.md "Arms"
 ARMS: dict[str, tuple[str, list[str]]] = {
@@ -93,7 +94,7 @@ SAME_MACHINE = 0.15  # back-to-back measures on one machine differ by up to this
 
 # the 9x9 confirmation (README "9x9 confirmation"): the 9x9 CPU curve's experiment, budget and launch
 NINE = HERE.parent / "2026-12-01-9x9-cpu-curve"
-NINE_PRESET, NINE_BUDGET, NINE_SEED = "9x9", 14400.0, 0
+NINE_PRESET, NINE_BUDGET, NINE_SEED, NINE_FIRST = "9x9", 14400.0, 0, 120.0  # NINE_FIRST: --doubling 2m
 NINE_SETUP = ["run.torch_threads=1", "run.device=\"cpu\"", "run.keep_checkpoints=0", "selfplay.sgf_every=0",
               "run.selfplay_workers=2"]
 NINE_CURVE = "9x9-cpu-curve"  # the curve's own run: Gumbel with completed-Q targets, the preset's default (A5)
@@ -162,10 +163,12 @@ def measures() -> list[dict]:
 
 def speed(label: str, fallback_cpu: str | None = None) -> float | None:
     """What a CPU second of the machine the run trains on buys, over the reference: its first
-    measure (taken before it trained; later ones, on a resume, do not move its budget). A run
-    not measured yet takes the last measure of a CPU named ``fallback_cpu``; None if neither."""
+    measure (taken before it trained; later ones, on a resume, do not move its budget), leaving
+    out those of a lost attempt (`LOST`). A run not measured yet takes the last measure of a
+    CPU named ``fallback_cpu``; None if neither."""
     lines = measures()
-    mine = [m for m in lines if m.get("label") == label]
+    cut = LOST.get(label, "")
+    mine = [m for m in lines if m.get("label") == label and m.get("time", "") >= cut]
     if not mine and fallback_cpu is not None:
         mine = [m for m in lines if m.get("cpu") == fallback_cpu][-1:]
     return machine_speed(mine[0]) if mine else None
@@ -237,16 +240,23 @@ def nine_label(arm: str) -> str:
 
 
 def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
-    """The 9x9 runs the pair still needs (A5's is the 9x9 CPU curve's run, already there)."""
+    """The 9x9 runs the pair still needs (A5's is the 9x9 CPU curve's run, already there). Its
+    budget and points are the curve's (4 CPU-hours; 2 minutes, 4, 8, ... and the last
+    snapshot) in reference CPU seconds, so a run on another machine rates at the curve's
+    points (README "Deviations")."""
+    from gozero.research.curve import doubling_points
+
+    fractions = [p / NINE_BUDGET for p in doubling_points(NINE_FIRST, NINE_BUDGET)]
     out = []
     for arm in pair:
         if arm == "A5":
             continue
         won = pilot_winner(arm)
         own = [kv for kv in (GRIDS[arm][won[0]] if won else []) if kv.split("=")[0] in OWN_KEYS.get(arm, ())]
-        out.append({"label": nine_label(arm), "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
-                    "seed": NINE_SEED, "budget": NINE_BUDGET, "exp": NINE, "preset": NINE_PRESET,
-                    "points": [], "doubling": "2m"})
+        label = nine_label(arm)
+        out.append(scaled({"label": label, "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
+                           "seed": NINE_SEED, "base_budget": NINE_BUDGET, "fractions": fractions, "exp": NINE,
+                           "preset": NINE_PRESET}, speed(label)))
     return out
 
 
@@ -275,10 +285,10 @@ def _trained(job: dict) -> bool:
 
 
 def rated(job: dict) -> bool:
-    """Whether every point of the job's run has its row (a doubling curve: once its run's last
-    snapshot has one)."""
+    """Whether every point of the job's run has its row (a 9x9 run, whose first doubling
+    points may share a snapshot: once its run's last snapshot has one)."""
     rows = _curve_rows(job["exp"], job["label"])
-    if job.get("doubling"):
+    if job.get("preset"):
         return _trained(job) and any(r["cpu_s"] >= job["budget"] for r in rows)
     return len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
 
@@ -294,7 +304,7 @@ def wall_estimate(job: dict, done: float) -> float:
     A main run's snapshots are committed once it is trained, and each rating as it is done."""
     cores = 2 if job.get("preset") else 1
     left = max(job["budget"] - done, 0.0) / cores * 1.1
-    return left + (PILOT_RATING_WALL if not job["points"] and not job.get("doubling") else 0.0)
+    return left + (PILOT_RATING_WALL if not job["points"] else 0.0)
 
 
 def measure_machine(job: dict, commit: bool) -> None:
@@ -343,15 +353,10 @@ def run_job(job: dict, commit: bool) -> None:
             print(f"[study] {job['label']}: training stopped (exit {rc}); see {RUNS / job['label']}.log",
                   file=sys.stderr)
             return
-    # a main run keeps (and commits) every snapshot it rates before the first rating and is
-    # rated from them; the 9x9 run keeps its last; the pilot keeps no network
-    keep = "all" if job["points"] else "final" if job.get("doubling") else "none"
-    if job.get("doubling"):
-        which = ["--doubling", job["doubling"]]
-    elif job["points"]:
-        which = ["--points", ",".join(f"{p:g}" for p in job["points"])]
-    else:
-        which = ["--final-only"]  # the pilot: its last checkpoint only
+    # a main run and a 9x9 run keep (and commit) every snapshot they rate before the first
+    # rating and are rated from them; the pilot keeps no network and rates its last checkpoint
+    keep = "all" if job["points"] else "none"
+    which = ["--points", ",".join(f"{p:g}" for p in job["points"])] if job["points"] else ["--final-only"]
     source = run
     if keep == "all":
         if (run / "checkpoints").is_dir():

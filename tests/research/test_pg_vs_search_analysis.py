@@ -142,6 +142,23 @@ def _nine(points: dict[str, list[tuple[float, float, float, float]]]) -> dict:
                     for pt, cpu, e, w in rows} for label, rows in points.items()}
 
 
+def test_a_9x9_run_on_a_slower_machine_trains_and_is_matched_in_reference_cpu_seconds(analyse, monkeypatch):
+    import study
+
+    monkeypatch.setattr(study, "speed", lambda label, fallback_cpu=None: 0.5 if label == "9x9-A1" else None)
+    monkeypatch.setattr(analyse, "reference_seconds", lambda label, cpu_s: cpu_s * (0.5 if label == "9x9-A1" else 1))
+    (job,) = study.confirm_jobs(("A5", "A1"))
+    assert job["budget"] == pytest.approx(28800.0) and job["points"][:2] == pytest.approx([240.0, 480.0])
+    rows = [("9x9-cpu-curve", 120.0, 300.0), ("9x9-cpu-curve", 14393.1, 600.0), ("9x9-A1", 240.0, 100.0),
+            ("9x9-A1", 28805.0, 120.0)]
+    monkeypatch.setattr(analyse, "curve_rows", lambda folder: [
+        (lb, pt, {"cpu_s": pt, "elo": e, "elo_low": e - 50, "elo_high": e + 50, "raw_elo": e}) for lb, pt, e in rows])
+    curves = analyse.nine_curves()
+    assert sorted(curves["9x9-A1"]) == pytest.approx([120.0, 14402.5])
+    verdict = analyse.h_nine(curves, ("A5", "A1"))[0]  # A1 at 4 reference CPU-hours: not pending; 480 apart
+    assert verdict.startswith("confirmed") and "vs A1 120" in verdict
+
+
 def test_the_9x9_verdict_follows_its_registered_criteria(analyse):
     pair = ("A5", "A1")
     curve = [(120.0, 110.0, 100.0, 80.0), (240.0, 230.0, 300.0, 80.0), (14405.0, 14405.0, 600.0, 80.0)]
@@ -165,7 +182,8 @@ def test_the_9x9_runs_take_the_curves_setup_and_only_the_arms_own_frozen_keys(an
     from gozero.train.config import load_config
 
     (job,) = study.confirm_jobs(("A5", "A2"))  # A5's 9x9 run is the curve's own
-    assert job["label"] == "9x9-A2" and job["exp"] == study.NINE and job["doubling"] == "2m"
+    assert job["label"] == "9x9-A2" and job["exp"] == study.NINE and job["budget"] == 14400.0
+    assert job["points"] == [120.0 * 2 ** k for k in range(7)]  # the curve's --doubling 2m (and its last snapshot)
     won = study.pilot_winner("A2")
     own = [kv for kv in study.GRIDS["A2"][won[0]] if not kv.startswith("train.lr=")]
     assert own and all(kv in job["overrides"] for kv in own)
@@ -288,13 +306,16 @@ def test_a_run_on_a_slower_machine_trains_the_budget_in_reference_cpu_seconds(an
 
     ref = list(study.REFERENCE.values())
 
-    def line(label: str, f: float, cpu: str = "slow CPU") -> str:
+    def line(label: str, f: float, cpu: str = "slow CPU", time: str = "") -> str:
         rows = [{"moves_per_s": f * v} for v in ref[:3]] + [{"steps_per_s": f * v} for v in ref[3:]]
-        return json.dumps({"label": label, "time": "", "cpu": cpu, "seconds": 10.0, "rows": rows}) + "\n"
+        return json.dumps({"label": label, "time": time, "cpu": cpu, "seconds": 10.0, "rows": rows}) + "\n"
 
     path = tmp_path / "machines.jsonl"
-    path.write_text(line("A5-s1", 0.5) + line("A1-s2", 0.9, "reference CPU") + line("A5-s1", 1.0))
+    path.write_text(line("A5-s1", 0.5) + line("A1-s2", 0.9, "reference CPU") + line("A5-s1", 1.0)
+                    + line("A3-s2", 0.5, time="2026-12-02T11:00:00Z") + line("A3-s2", 1.0, time="2026-12-02T17:00:00Z"))
     monkeypatch.setattr(study, "MACHINES", path)
+    monkeypatch.setitem(study.LOST, "A3-s2", "2026-12-02T16:00:00Z")
+    assert study.speed("A3-s2") == pytest.approx(1.0)  # the measure of an attempt since lost does not count
     assert study.speed("A5-s1") == pytest.approx(0.5)  # its first measure: a resume's does not move the budget
     assert study.budget_scale(study.speed("A5-s1")) == pytest.approx(2.0)
     assert study.budget_scale(study.speed("A1-s2")) == 1.0  # within the spread of one machine's measures
