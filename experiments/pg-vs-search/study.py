@@ -161,16 +161,12 @@ def measures() -> list[dict]:
     return [json.loads(line) for line in MACHINES.read_text().splitlines() if line.strip()]
 
 
-def speed(label: str, fallback_cpu: str | None = None) -> float | None:
+def speed(label: str) -> float | None:
     """What a CPU second of the machine the run trains on buys, over the reference: its first
     measure (taken before it trained; later ones, on a resume, do not move its budget), leaving
-    out those of a lost attempt (`LOST`). A run not measured yet takes the last measure of a
-    CPU named ``fallback_cpu``; None if neither."""
-    lines = measures()
+    out those of a lost attempt (`LOST`); None if it has none."""
     cut = LOST.get(label, "")
-    mine = [m for m in lines if m.get("label") == label and m.get("time", "") >= cut]
-    if not mine and fallback_cpu is not None:
-        mine = [m for m in lines if m.get("cpu") == fallback_cpu][-1:]
+    mine = [m for m in measures() if m.get("label") == label and m.get("time", "") >= cut]
     return machine_speed(mine[0]) if mine else None
 
 
@@ -307,13 +303,32 @@ def wall_estimate(job: dict, done: float) -> float:
     return left + (PILOT_RATING_WALL if not job["points"] else 0.0)
 
 
+def _throughput(label: str, path: Path, seconds: float = 10.0) -> bool:
+    """Append what one core of this machine buys (``throughput.py``, ``seconds`` CPU s per
+    row) under ``label`` to ``path``."""
+    argv = [sys.executable, str(HERE / "throughput.py"), "--seconds", f"{seconds:g}", "--label", label,
+            "--append", str(path)]
+    return subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode == 0
+
+
+def measure_here(seconds: float = 10.0) -> float | None:
+    """This machine's speed (`machine_speed`), measured now and kept nowhere: what ``--until``
+    estimates a run not yet measured by (the run's own measure, taken when it starts, sets
+    its budget)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.jsonl"
+        if not _throughput("probe", path, seconds):
+            return None
+        return machine_speed(json.loads(path.read_text().splitlines()[-1]))
+
+
 def measure_machine(job: dict, commit: bool) -> None:
-    """Append what one core of this machine buys (``throughput.py``, 10 CPU s per row) under the
-    run's label to ``machines.jsonl`` (committed with ``commit``): CPU seconds are the budget,
-    and machines differ in what they buy."""
-    argv = [sys.executable, str(HERE / "throughput.py"), "--seconds", "10", "--label", job["label"],
-            "--append", str(MACHINES)]
-    if subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode == 0 and commit:
+    """Append what one core of this machine buys under the run's label to ``machines.jsonl``
+    (committed with ``commit``): CPU seconds are the budget, and machines differ in what they
+    buy."""
+    if _throughput(job["label"], MACHINES) and commit:
         from gozero.research.curve import git_commit
         from gozero.research.experiment import load_experiment
 
@@ -423,6 +438,7 @@ def main() -> None:
         return
     RUNS.mkdir(parents=True, exist_ok=True)
     tried: set[str] = set()
+    here: list[float | None] = []  # this machine's speed, measured once if --until needs it
 
     def stage_jobs() -> list[dict]:
         return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
@@ -430,8 +446,10 @@ def main() -> None:
     def fits(j: dict) -> bool:  # rating work always fits; training only if it ends before --until
         if args.until is None:
             return True
-        if "base_budget" in j and speed(j["label"]) is None:  # not measured: this machine's last measure
-            j = scaled(j, speed(j["label"], fallback_cpu=cpu_name()))
+        if "base_budget" in j and speed(j["label"]) is None:  # not measured yet: this machine, measured now
+            if not here:
+                here.append(measure_here())
+            j = scaled(j, here[0])
         done = cpu_done(j)
         return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
 
