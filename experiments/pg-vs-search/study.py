@@ -3,9 +3,12 @@ under its CPU budget (resuming a run left by a stop), then rate it on the stage'
 ``gozero research curve`` (one ledger row per rated checkpoint). Idempotent: run it again
 after any stop and it goes on where it was; two copies at once (one per core) take different
 runs (a lock file per run). With ``--until`` a copy starts no training it cannot finish by
-then (a session's end); ratings, committed point by point, it always takes. Budgets are CPU
-seconds of the reference machine (README "Deviations"): before a run trains, its machine is
-measured, and a run on a machine more than 15 % off trains budget / speed of its own.
+then (a session's end); ratings, committed point by point, it always takes. Budgets (README
+"Deviations"): a core arm's main run trains its arm's *work*, the training steps its seed 0 had
+done at 1 reference CPU-hour, and is rated at those fractions of the steps (`work_steps`);
+the runs trained before that rule (`CPU_RULE`) and the pilot and 9x9 runs train CPU seconds
+of the reference machine: a run on a machine more than 15 % off trains budget / speed of its
+own. Every run's machine is measured before it trains.
 
     python experiments/pg-vs-search/study.py status
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
@@ -104,6 +107,17 @@ OWN_KEYS = {"A1": ("train.entropy_coef",), "A2": ("train.gae_lambda", "train.ppo
             "A6": ("train.entropy_coef",), "A7": ("train.reanalyse_fraction",)}
 
 
+# README "Deviations", 2026-12-06: the budget rule revisited. The main runs trained under the
+# CPU rule before it stand as trained (these labels); every other main run of a core arm trains
+# `work_steps` of its arm, and every main run's ratings are placed by their training steps
+# over that budget (`work_fraction`). A1-s1 fell short of it (0.87), A2-s1, A3-s1 and A4-s1
+# went past it: theirs are the snapshots kept at the step where they matched it (LABEL-work).
+CPU_RULE = ("A1-s0", "A2-s0", "A3-s0", "A4-s0", "A5-s0", "A1-s1", "A2-s1", "A3-s1", "A4-s1")
+SIGNALS = HERE / "signals.json"  # per trained run: games, steps, signals (analyse.py collect)
+WORK_SPARE = 1.25  # --until: a step budget's wall time over what the machine's measure says
+WORK_TOLERANCE = 0.02  # a rating up to this far past its run's work budget counts as at the budget
+
+
 def gozero(*args: str) -> list[str]:
     return [sys.executable, "-m", "gozero.cli", *args]
 
@@ -188,6 +202,28 @@ def reference_seconds(label: str, cpu_s: float) -> float:
     return cpu_s / budget_scale(speed(label))
 
 
+def work_steps(arm: str) -> int | None:
+    """An arm's work budget: the training steps its seed 0 had done at 1 reference CPU-hour
+    (its final count in signals.json); None for an arm with no such run (A6, A7)."""
+    if arm not in CORE or not SIGNALS.is_file():
+        return None
+    got = json.loads(SIGNALS.read_text()).get(f"{arm}-s0")
+    return int(got["steps"]) if got and got.get("steps") else None
+
+
+def main_arm(label: str) -> str | None:
+    """The arm of a main run's label (``A3-s1`` -> ``A3``), None for any other label."""
+    arm, _, seed = label.partition("-s")
+    return arm if arm in ARMS and seed.isdigit() else None
+
+
+def work_fraction(label: str, steps: int) -> float | None:
+    """A main run's ``steps`` over its arm's work budget (`work_steps`); None outside them."""
+    arm = main_arm(label)
+    n = work_steps(arm) if arm else None
+    return steps / n if n else None
+
+
 def _label(stage: str, arm: str, index: int) -> str:
     return f"{arm}-c{index}" if stage == "pilot" else f"{arm}-s{index}"
 
@@ -225,9 +261,14 @@ def jobs(stage: str, arms: list[str], seeds: list[int]) -> list[dict]:
     for s in seeds:
         for arm, k in frozen.items():
             label = _label(stage, arm, s)
-            out.append(scaled({"label": label, "arm": arm, "overrides": ARMS[arm][1] + GRIDS[arm][k],
-                               "seed": s, "base_budget": MAIN_BUDGET, "fractions": list(FRACTIONS), "exp": HERE},
-                              speed(label)))
+            job = {"label": label, "arm": arm, "overrides": ARMS[arm][1] + GRIDS[arm][k], "seed": s, "exp": HERE}
+            n = work_steps(arm)
+            if n and label not in CPU_RULE:  # the arm's work: points in training steps
+                out.append({**job, "steps": n, "points": [f * n for f in FRACTIONS], "speed": speed(label)})
+                continue
+            job = scaled({**job, "base_budget": MAIN_BUDGET, "fractions": list(FRACTIONS)}, speed(label))
+            work = kept_dir(job).with_name(f"{label}-work")
+            out.append({**job, "work": work} if work.is_dir() else job)
     return out
 
 
@@ -261,32 +302,62 @@ def kept_dir(job: dict) -> Path:
 
 
 def cpu_done(job: dict) -> float:
-    """The CPU seconds the job's run has trained: its run folder's latest checkpoint, else the
-    last of its kept snapshots (a run trained on another machine), else 0."""
+    """How far the job's run has trained, in its budget's unit (training steps for a job with
+    a work budget, ``steps``; CPU seconds otherwise): its run folder's latest checkpoint, else
+    the last of its kept snapshots (a run trained on another machine), else 0."""
     import torch
 
     from gozero.research.curve import run_snapshots
 
+    key = "step" if "steps" in job else "cpu_seconds"
     latest = RUNS / job["label"] / "checkpoints" / "latest.pt"
     if latest.is_file():
-        return float(torch.load(latest, map_location="cpu", weights_only=False).get("cpu_seconds", 0.0))
+        return float(torch.load(latest, map_location="cpu", weights_only=False).get(key, 0.0))
     try:
-        return max(s.cpu_seconds for s in run_snapshots(kept_dir(job)))
+        return max(float(getattr(s, key)) for s in run_snapshots(kept_dir(job)))
     except (FileNotFoundError, ValueError):
         return 0.0
 
 
 def _trained(job: dict) -> bool:
-    return cpu_done(job) >= job["budget"]
+    return cpu_done(job) >= job.get("steps", job.get("budget", 0.0))
+
+
+def snapshot_step(path: Path) -> int:
+    """The training step of a snapshot file, from its name (``step_00002512.pt``)."""
+    return int(path.stem.split("_")[-1])
+
+
+def _work_rated(job: dict) -> bool:
+    """Whether the snapshot kept where a run matched its arm's work budget (``job["work"]``)
+    has its row."""
+    steps = {snapshot_step(p) for p in job["work"].glob("step_*.pt")}
+    return any(r["steps"] in steps for r in _curve_rows(job["exp"], job["label"]))
 
 
 def rated(job: dict) -> bool:
     """Whether every point of the job's run has its row (a 9x9 run, whose first doubling
-    points may share a snapshot: once its run's last snapshot has one)."""
+    points may share a snapshot: once its run's last snapshot has one; a run with a snapshot
+    kept at its arm's work budget: that one too)."""
     rows = _curve_rows(job["exp"], job["label"])
     if job.get("preset"):
         return _trained(job) and any(r["cpu_s"] >= job["budget"] for r in rows)
-    return len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
+    done = len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
+    return done and (not job.get("work") or _work_rated(job))
+
+
+def step_points(source: Path, steps: list[float]) -> list[float]:
+    """The CPU seconds of the last snapshot at or before each of ``steps`` (training steps) in
+    a run or a folder of kept snapshots: the points `research curve` takes to rate them."""
+    from gozero.research.curve import run_snapshots
+
+    snaps = run_snapshots(source)
+    out = []
+    for n in steps:
+        before = [s for s in snaps if s.step <= n + 1e-6]
+        if before:
+            out.append(before[-1].cpu_seconds)
+    return out
 
 
 PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs its run folder
@@ -294,10 +365,14 @@ PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs it
 
 def wall_estimate(job: dict, done: float) -> float:
     """Seconds of wall-clock time the job still needs before what it did is safe in git, its
-    run having trained ``done`` CPU seconds (`cpu_done`): its training's CPU seconds left over
+    run having trained ``done`` (`cpu_done`): its training's CPU seconds left over
     the cores it runs on (two for the 9x9 confirmation, one
     otherwise), with a tenth spare, and for a pilot run (which keeps no network) its rating.
+    A work budget's steps take 1 reference CPU-hour for all of them, over the machine's
+    ``job["speed"]``, with `WORK_SPARE` (the measure has misjudged machines by up to a third).
     A main run's snapshots are committed once it is trained, and each rating as it is done."""
+    if "steps" in job:
+        return max(job["steps"] - done, 0.0) / job["steps"] * MAIN_BUDGET / (job.get("speed") or 1.0) * WORK_SPARE
     cores = 2 if job.get("preset") else 1
     left = max(job["budget"] - done, 0.0) / cores * 1.1
     return left + (PILOT_RATING_WALL if not job["points"] else 0.0)
@@ -335,11 +410,24 @@ def measure_machine(job: dict, commit: bool) -> None:
         git_commit(load_experiment(HERE), [MACHINES], f"pg-vs-search: the machine {job['label']} trains on, measured")
 
 
+def rate_work(job: dict, commit: bool) -> None:
+    """Rate the snapshot kept where a run trained under the CPU rule matched its arm's work
+    budget (``snapshots/LABEL-work/``), as one more row of the run (README "Deviations")."""
+    argv = gozero("research", "curve", str(job["exp"]), str(job["work"]), "--label", job["label"], "--final-only",
+                  "--keep", "none", *(["--commit"] if commit else []))
+    print(f"[study] {job['label']}: rating its snapshot at its arm's work budget", file=sys.stderr, flush=True)
+    subprocess.run(argv, check=False)
+
+
 def run_job(job: dict, commit: bool) -> None:
     run = RUNS / job["label"]
-    budget = job["budget"]
+    if job.get("work") and len(_curve_rows(job["exp"], job["label"])) >= len(job["points"]) + 1:
+        return rate_work(job, commit)  # trained and rated by the CPU rule: its work point is what is left
+    budget = job.get("budget")
     if not _trained(job):
         measure_machine(job, commit)
+        if "steps" in job:  # a work budget: the steps end it, whatever the machine
+            limits = [f"run.max_steps={job['steps']}", "run.max_cpu_seconds=0"]
         if "base_budget" in job:  # its budget in this machine's CPU seconds (README "Deviations")
             job = scaled(job, speed(job["label"]))
             budget = job["budget"]
@@ -347,13 +435,14 @@ def run_job(job: dict, commit: bool) -> None:
                   file=sys.stderr, flush=True)
             if _trained(job):
                 return run_job(job, commit)
+            limits = [f"run.max_cpu_seconds={budget}"]
         if (run / "checkpoints" / "latest.pt").is_file():
-            argv = gozero("train", "--resume", str(run), f"--set=run.max_cpu_seconds={budget}")
+            argv = gozero("train", "--resume", str(run), *(f"--set={kv}" for kv in limits))
         else:
             from gozero.research.experiment import load_experiment
             from gozero.train.config import load_config, to_toml
 
-            extra = job["overrides"] + [f"run.seed={job['seed']}", f"run.max_cpu_seconds={budget}"]
+            extra = job["overrides"] + [f"run.seed={job['seed']}", *limits]
             if job.get("preset"):  # the 9x9 confirmation: the preset as a laptop runs it + the arm's keys
                 cfg = load_config(preset=job["preset"], overrides=extra)
             else:
@@ -361,7 +450,8 @@ def run_job(job: dict, commit: bool) -> None:
             conf = RUNS / f"{job['label']}.toml"  # base.toml + the experiment's overrides + the arm's
             conf.write_text(to_toml(cfg))
             argv = gozero("train", "--config", str(conf), "--run-dir", str(run))
-        print(f"[study] {job['label']}: training to {budget:g} CPU s", file=sys.stderr, flush=True)
+        print(f"[study] {job['label']}: training to " + (f"{job['steps']} steps" if "steps" in job else
+                                                       f"{budget:g} CPU s"), file=sys.stderr, flush=True)
         with open(RUNS / f"{job['label']}.log", "a") as log:
             rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
         if rc != 0 or not _trained(job):
@@ -371,7 +461,9 @@ def run_job(job: dict, commit: bool) -> None:
     # a main run and a 9x9 run keep (and commit) every snapshot they rate before the first
     # rating and are rated from them; the pilot keeps no network and rates its last checkpoint
     keep = "all" if job["points"] else "none"
-    which = ["--points", ",".join(f"{p:g}" for p in job["points"])] if job["points"] else ["--final-only"]
+    source = run if (run / "checkpoints").is_dir() else kept_dir(job)
+    points = step_points(source, job["points"]) if "steps" in job else job["points"]
+    which = ["--points", ",".join(f"{p:.6f}" for p in points)] if points else ["--final-only"]
     source = run
     if keep == "all":
         if (run / "checkpoints").is_dir():
@@ -444,12 +536,12 @@ def main() -> None:
         return confirm_jobs(pair) if args.stage == "confirm" else jobs(args.stage, arms, seeds)
 
     def fits(j: dict) -> bool:  # rating work always fits; training only if it ends before --until
-        if args.until is None:
+        if args.until is None or j.get("work"):  # a CPU-rule run left with its work point: a rating
             return True
-        if "base_budget" in j and speed(j["label"]) is None:  # not measured yet: this machine, measured now
-            if not here:
+        if ("base_budget" in j and speed(j["label"]) is None) or ("steps" in j and j.get("speed") is None):
+            if not here:  # not measured yet: this machine, measured now
                 here.append(measure_here())
-            j = scaled(j, here[0])
+            j = scaled(j, here[0]) if "base_budget" in j else {**j, "speed": here[0]}
         done = cpu_done(j)
         return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
 

@@ -41,7 +41,7 @@ def test_training_stops_at_its_cpu_budget_and_counts_on_after_resume(tmp_path):
     first = run.cpu_seconds
     assert 2.0 <= first < 4.0  # checked between moves and steps: it stops soon after the budget
     data = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
-    assert data["cpu_seconds"] == pytest.approx(first, abs=0.5)
+    assert 2.0 <= data["cpu_seconds"] <= first  # the checkpoint knows the budget is spent (a resume trains no more)
     again = TrainingRun.resume(tmp_path / "run", log=lambda s: None)
     steps = again.trainer.step
     again.run()  # the budget is spent already: nothing happens

@@ -79,6 +79,23 @@ def test_alternating_run_writes_its_directory(tmp_path):
         TrainingRun.create(tmp_path, cfg)
 
 
+def test_a_step_budget_ends_the_run_exactly_there_mid_generation(tmp_path):
+    cfg = load_config(preset="tiny", overrides=FAST + ["run.max_steps=6", "run.max_generations=10"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    rows = []
+    run.run(on_generation=rows.append)
+    assert run.trainer.step == 6 and rows[-1]["step"] == 6 and sum(r["train_steps"] for r in rows) == 6
+    planned = [max(4, round(cfg.train.sample_reuse * (r["positions"] - p) / 32))
+               for r, p in zip(rows, [0] + [r["positions"] for r in rows[:-1]], strict=True)]
+    assert sum(planned) > 6  # the budget cut the last generation's round short
+    assert (tmp_path / "checkpoints" / "step_00000006.pt").is_file()
+    batches = [json.loads(line) for line in (tmp_path / "batches.jsonl").read_text().splitlines()]
+    assert [b["step"] for b in batches] == list(range(1, 7))
+    again = TrainingRun.resume(tmp_path, log=lambda s: None)  # resumed at its budget: nothing more
+    again.run()
+    assert again.trainer.step == 6 and again.generation == run.generation
+
+
 def test_train_only_goes_on_from_the_checkpoint_without_selfplay(tmp_path):
     cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1"])
     run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)

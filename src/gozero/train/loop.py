@@ -269,7 +269,9 @@ class TrainingRun:
                             cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
         if not len(window):
             return 0, {}
-        return steps, self._train_steps(window, steps)
+        before = self.trainer.step
+        losses = self._train_steps(window, steps)
+        return self.trainer.step - before, losses  # fewer than planned when a budget ran out
 
     def _train_steps(self, window: ReplayWindow, steps: int) -> dict[str, float]:
         """``steps`` training steps on batches from ``window``; the mean of each loss."""
@@ -278,8 +280,8 @@ class TrainingRun:
         tb = self._tensorboard()
         with open(self.dir / "batches.jsonl", "a") as fh:
             for _ in range(steps):
-                if self._cpu_spent():
-                    break
+                if self._cpu_spent() or (self.cfg.run.max_steps and self.trainer.step >= self.cfg.run.max_steps):
+                    break  # a step budget ends exactly at run.max_steps
                 stats = self.trainer.train_step(window.sample(self.cfg.train.batch_size))
                 done += 1
                 for k, v in stats.items():
@@ -358,7 +360,20 @@ class TrainingRun:
             self._clock = None
         limit = self.cfg.run.max_cpu_seconds
         if limit and self.cpu_seconds >= limit:
+            self._record_cpu_seconds()
             self.log(f"CPU budget reached: {self.cpu_seconds:.1f} of {limit:g} CPU seconds (run.max_cpu_seconds)")
+
+    def _record_cpu_seconds(self) -> None:
+        """Write the CPU seconds spent up to the stop into ``latest.pt``: the last checkpoint
+        can be written just under the budget and the budget found spent only after it, so a
+        resume would otherwise believe a few CPU seconds were left and train on."""
+        latest = self.ckpt_dir / "latest.pt"
+        if not latest.is_file():
+            return
+        state = torch.load(latest, map_location="cpu", weights_only=False)
+        if state.get("cpu_seconds", 0.0) < self.cpu_seconds:
+            state["cpu_seconds"] = self.cpu_seconds
+            atomic_torch_save(state, latest)
 
     def _report(self, progress: SelfPlayProgress) -> None:
         if getattr(self, "_on_progress", None) is not None:
