@@ -419,7 +419,9 @@ def rate_work(job: dict, commit: bool) -> None:
     subprocess.run(argv, check=False)
 
 
-def run_job(job: dict, commit: bool) -> None:
+def run_job(job: dict, commit: bool, rate: bool = True) -> None:
+    """Train the job's run to its budget (resuming), keep its snapshots to rate and, with
+    ``rate``, rate them."""
     run = RUNS / job["label"]
     if job.get("work") and len(_curve_rows(job["exp"], job["label"])) >= len(job["points"]) + 1:
         return rate_work(job, commit)  # trained and rated by the CPU rule: its work point is what is left
@@ -434,7 +436,7 @@ def run_job(job: dict, commit: bool) -> None:
             print(f"[study] {job['label']}: {job['base_budget']:g} reference CPU s = {budget:.0f} CPU s here",
                   file=sys.stderr, flush=True)
             if _trained(job):
-                return run_job(job, commit)
+                return run_job(job, commit, rate)
             limits = [f"run.max_cpu_seconds={budget}"]
         if (run / "checkpoints" / "latest.pt").is_file():
             argv = gozero("train", "--resume", str(run), *(f"--set={kv}" for kv in limits))
@@ -473,6 +475,8 @@ def run_job(job: dict, commit: bool) -> None:
                 print(f"[study] {job['label']}: its snapshots were not kept; rating waits", file=sys.stderr)
                 return
         source = kept_dir(job)
+    if not rate:
+        return
     argv = gozero("research", "curve", str(job["exp"]), str(source), "--label", job["label"], "--keep", keep, *which)
     if commit:
         argv.append("--commit")
@@ -501,6 +505,9 @@ def main() -> None:
     ap.add_argument("--commit", action="store_true", help="git-commit each ledger row as it arrives")
     ap.add_argument("--until", type=until_time, default=None,
                     help="start no training that cannot finish by then (UTC: HH:MM today, or ISO 8601)")
+    ap.add_argument("--train-first", action="store_true",
+                    help="train (and keep the snapshots of) every run that fits before --until, rating none: "
+                         "a session's training first, the ratings, which any machine can do, after")
     args = ap.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     for a in arms:
@@ -546,7 +553,8 @@ def main() -> None:
         return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
 
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
-        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)]
+        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
+                and not (args.train_first and (j.get("work") or _trained(j)))]
         for job in todo:
             with open(RUNS / f".{job['label']}.lock", "a") as lock:
                 try:
@@ -554,7 +562,7 @@ def main() -> None:
                 except BlockingIOError:
                     continue  # the other copy has it
                 tried.add(job["label"])  # once per invocation: a run that stopped is not retried in a loop
-                run_job(job, args.commit)
+                run_job(job, args.commit, rate=not args.train_first)
                 break
         else:
             return
