@@ -550,7 +550,7 @@ def main() -> None:
                 here.append(measure_here())
             j = scaled(j, here[0]) if "base_budget" in j else {**j, "speed": here[0]}
         done = cpu_done(j)
-        return done >= j["budget"] or time.time() + wall_estimate(j, done) <= args.until
+        return _trained(j) or time.time() + wall_estimate(j, done) <= args.until
 
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
         todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
