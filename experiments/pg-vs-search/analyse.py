@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 from study import (  # noqa: E402
     ARMS,
     CORE,
+    CPU_RULE,
     FRACTIONS,
     GRIDS,
     MACHINES,
@@ -35,6 +36,7 @@ from study import (  # noqa: E402
     OPTIONAL,
     REFERENCE,
     RUNS,
+    WORK_TOLERANCE,
     budget_scale,
     ledger_rows,
     lost,
@@ -44,6 +46,8 @@ from study import (  # noqa: E402
     pilot_winner,
     reference_seconds,
     speed,
+    work_fraction,
+    work_steps,
 )
 from study import curve_rows as study_curve_rows  # noqa: E402  (analyse's own curve_rows adds the point)
 
@@ -66,13 +70,38 @@ def curve_rows(folder: Path) -> list[tuple[str, float, dict]]:
     return out
 
 
+# the least fraction of its budget a rating may have to be a run's full-budget point: A1-s1,
+# trained under the CPU rule on a machine that did less than the reference, ended at 0.87 of its
+# arm's work (README "Deviations" 2026-12-06); a run otherwise ends at its budget
+FULL_FROM = 0.85
+
+
+def row_fraction(label: str, point: float, row: dict, budget: float) -> float:
+    """How far into its budget a rated row is: a main run's training steps over its arm's work
+    budget (`work_fraction`, README "Deviations" 2026-12-06), any other run's reference CPU
+    seconds over ``budget``."""
+    frac = work_fraction(label, row.get("steps") or 0)
+    return frac if frac is not None else reference_seconds(label, point) / budget
+
+
 def curve_table(folder: Path, budget: float) -> dict[str, dict[float, dict]]:
-    """label -> {fraction of the budget: ledger row} for the rated ``curve`` rows of a ledger."""
+    """label -> {fraction of the budget: ledger row} for the rated ``curve`` rows of a ledger.
+    Each row goes to the registered point nearest its `row_fraction` (log scale); of two rows
+    nearest one point, the nearer counts; a row more than `WORK_TOLERANCE` past the budget is
+    no point of the curve (a run trained past its arm's work), and only a row from `FULL_FROM`
+    of the budget on is its full-budget point. ``row["fraction"]`` keeps the exact fraction."""
     out: dict[str, dict[float, dict]] = {}
+    gap: dict[tuple[str, float], float] = {}
     for label, point, r in curve_rows(folder):
-        frac = min(reference_seconds(label, point) / budget, 1.0)
-        frac = min(POINTS, key=lambda f: abs(math.log(max(frac, 1e-9) / f)))
-        out.setdefault(label, {})[frac] = r
+        exact = row_fraction(label, point, r, budget)
+        if exact > 1.0 + WORK_TOLERANCE and work_fraction(label, r.get("steps") or 0) is not None:
+            continue
+        frac = min(exact, 1.0)
+        near = min(POINTS if frac >= FULL_FROM else POINTS[:-1], key=lambda f: abs(math.log(max(frac, 1e-9) / f)))
+        d = abs(math.log(max(frac, 1e-9) / near))
+        if d < gap.get((label, near), math.inf):
+            gap[(label, near)] = d
+            out.setdefault(label, {})[near] = {**r, "fraction": exact}
     return out
 
 
@@ -152,9 +181,13 @@ def collect() -> dict:
         batches = _jsonl(run / "batches.jsonl")
         if not metrics:
             continue
-        budget = (MAIN_BUDGET if "-s" in run.name else 900.0) * budget_scale(speed(run.name))
         last = metrics[-1]
-        if last["cpu_seconds"] < budget:  # still training: its signals are taken once it reaches its budget
+        work = work_steps(run.name.split("-")[0]) if run.name not in CPU_RULE and "-s" in run.name else None
+        if work:  # a work budget (README "Deviations" 2026-12-06): steps, and the noise scale by steps
+            budget, at = float(work), "step"
+        else:
+            budget, at = (MAIN_BUDGET if "-s" in run.name else 900.0) * budget_scale(speed(run.name)), "cpu_seconds"
+        if last[at] < budget:  # still training: its signals are taken once it reaches its budget
             continue
         half = [b for b in batches if b.get("step", 0) > last["step"] / 2]
 
@@ -166,7 +199,7 @@ def collect() -> dict:
         for frac in (0.25, 0.5, 1.0):
             have = [m for m in metrics if isinstance(m.get("noise_scale"), (int, float))]
             if have:
-                m = min(have, key=lambda m: abs(m["cpu_seconds"] - frac * budget))
+                m = min(have, key=lambda m: abs(m[at] - frac * budget))
                 noise[str(frac)] = {"noise_scale": m["noise_scale"], "cpu_seconds": m["cpu_seconds"]}
         out[run.name] = {
             "cpu_seconds": last["cpu_seconds"], "games": last["games"], "steps": last["step"],
@@ -397,8 +430,8 @@ def _figure(table: dict) -> None:
             xs, mid, lo, hi = [], [], [], []
             for f in POINTS:
                 vals = [v for v in _elos(table, arm, f, key) if v is not None]
-                cpu = [reference_seconds(f"{arm}-s{s}", r["cpu_s"]) for s in MAIN_SEEDS
-                       if (r := table.get(f"{arm}-s{s}", {}).get(f)) and r.get("cpu_s")]
+                cpu = [r.get("fraction", f) * MAIN_BUDGET for s in MAIN_SEEDS
+                       if (r := table.get(f"{arm}-s{s}", {}).get(f))]
                 if vals and cpu:
                     xs.append(statistics.median(cpu))
                     mid.append(statistics.median(vals))
@@ -408,7 +441,7 @@ def _figure(table: dict) -> None:
                 ax.plot(xs, mid, "-o", color=f"C{k}", label=f"{arm} {ARMS[arm][0]}", markersize=4)
                 ax.fill_between(xs, lo, hi, color=f"C{k}", alpha=0.15)
         ax.set_xscale("log")
-        ax.set_xlabel("training CPU seconds (of the reference machine)")
+        ax.set_xlabel("training work, in CPU seconds of the reference machine (steps / seed 0's at 1 CPU-hour)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("panel Elo (median of seeds; band: seed range)")

@@ -82,19 +82,24 @@ def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path, monkeyp
     from gozero.research.ledger import Ledger
 
     monkeypatch.setattr(study, "MACHINES", tmp_path / "machines.jsonl")  # no measure: the reference machine
-
-    rows = []
-    for k, point in enumerate([112.5, 225.0, 450.0, 900.0, 1800.0, 3601.7]):
-        rows.append({"run_id": f"r{k}", "time": "", "commit": "", "config_hash": "", "seed": 0, "budget_s": 0.0,
-                     "cpu_s": point - 3, "eval_cpu_s": 1.0, "elo": 100.0 * k, "elo_low": 0.0, "elo_high": 1.0,
-                     "raw_elo": 0.0, "status": "curve", "overrides": "[]", "init": "", "trial": -1, "steps": 0,
-                     "games": 0, "log": "", "description": f"curve A5-s0: 0.1 CPU-hours (point {point:g} s), step 1"})
+    _signals(tmp_path, monkeypatch, A5=3200, A3=2000)
     ledger = Ledger(tmp_path)
-    for r in rows:
-        ledger.append(r)
+    for k, point in enumerate([112.5, 225.0, 450.0, 900.0, 1800.0, 3601.7]):  # by steps, the run's CPU aside
+        ledger.append(_curve_row("A5-s0", point, 100.0 * k, "", k=k, steps=round(point / 3600 * 3200)))
+    # a run that went past its arm's work: its snapshot at the work budget is its full point, the
+    # ones past it are no point, and one at 0.7 of it is no full-budget point
+    for k, (steps, elo) in enumerate([(1400, 500.0), (2680, 900.0), (2000, 800.0)]):
+        ledger.append(_curve_row("A3-s1", 0.0, elo, "", k=10 + k, steps=steps))
+    ledger.append(_curve_row("A1-s1", 0.0, 50.0, "", k=20, steps=int(0.87 * 3200)))  # A1 has no work budget here
+    ledger.append(_curve_row("A3-s2", 0.0, 600.0, "", k=30, steps=1400))  # stopped short: 0.7 is its 1/2 point
+    ledger.append(_curve_row("A3-s2", 0.0, 650.0, "", k=31, steps=1760))  # 0.88: its full-budget point
     table = analyse.curve_table(tmp_path, 3600.0)
     assert sorted(table["A5-s0"]) == sorted(analyse.POINTS)
     assert table["A5-s0"][1.0]["elo"] == 500.0 and table["A5-s0"][1 / 32]["elo"] == 0.0
+    assert table["A5-s0"][1.0]["fraction"] == pytest.approx(1.0, abs=1e-3)
+    assert {f: r["elo"] for f, r in table["A3-s1"].items()} == {0.5: 500.0, 1.0: 800.0}
+    assert {f: r["elo"] for f, r in table["A3-s2"].items()} == {0.5: 600.0, 1.0: 650.0}
+    assert 1.0 not in table.get("A1-s1", {})  # no work budget: by CPU seconds (point 0)
 
 
 def test_outcomes_count_each_games_first_position_from_blacks_view(analyse, tmp_path):
@@ -203,12 +208,24 @@ def test_a_failed_ratings_traceback_is_cut_to_its_exception_in_the_report(analys
     assert analyse.crash_text("training crash A4-c0: IllegalMove") == "training crash A4-c0: IllegalMove"
 
 
-def _curve_row(label: str, point: float, elo: float, time: str, status: str = "curve", k: int = 0) -> dict:
+def _curve_row(label: str, point: float, elo: float, time: str, status: str = "curve", k: int = 0,
+               steps: int = 0) -> dict:
     return {"run_id": f"{label}-{k}-{time}", "time": time, "commit": "", "config_hash": "", "seed": 0,
             "budget_s": 0.0, "cpu_s": point, "eval_cpu_s": 1.0, "elo": elo, "elo_low": elo - 50,
             "elo_high": elo + 50, "raw_elo": elo - 100, "status": status, "overrides": "[]", "init": "",
-            "trial": -1, "steps": 0, "games": 0, "log": "",
-            "description": f"curve {label}: 0.1 CPU-hours (point {point:g} s), step {k}"}
+            "trial": -1, "steps": steps, "games": 0, "log": "",
+            "description": f"curve {label}: 0.1 CPU-hours (point {point:g} s), step {steps}"}
+
+
+def _signals(tmp_path: Path, monkeypatch, **steps: int) -> None:
+    """A signals.json whose seed-0 runs trained ``steps`` (arm -> steps): the work budgets."""
+    import json
+
+    import study
+
+    path = tmp_path / "signals.json"
+    path.write_text(json.dumps({f"{arm}-s0": {"steps": n} for arm, n in steps.items()}))
+    monkeypatch.setattr(study, "SIGNALS", path)
 
 
 def test_the_rows_of_a_lost_run_are_left_out_and_its_retrained_runs_counted(analyse, tmp_path, monkeypatch):
@@ -217,6 +234,7 @@ def test_the_rows_of_a_lost_run_are_left_out_and_its_retrained_runs_counted(anal
     from gozero.research.ledger import Ledger
 
     monkeypatch.setattr(study, "LOST", {"A3-s0": "2026-12-02T04:00:00Z"})
+    _signals(tmp_path, monkeypatch, A3=3200, A4=3200)
     ledger = Ledger(tmp_path)
     for k, (label, point, elo, time, status) in enumerate([
             ("A3-s0", 112.5, 276.0, "2026-12-01T23:00:00Z", "curve"),  # the lost run's
@@ -224,7 +242,7 @@ def test_the_rows_of_a_lost_run_are_left_out_and_its_retrained_runs_counted(anal
             ("A3-s0", 112.5, 300.0, "2026-12-02T05:00:00Z", "curve"),  # the run trained again
             ("A3-s0", 225.0, 0.0, "2026-12-02T06:00:00Z", "crash"),
             ("A4-s0", 112.5, 337.0, "2026-12-01T23:00:00Z", "curve")]):  # no lost run of that label
-        ledger.append(_curve_row(label, point, elo, time, status, k))
+        ledger.append(_curve_row(label, point, elo, time, status, k, steps=int(point / 3600 * 3200)))
     table = analyse.curve_table(tmp_path, 3600.0)
     assert {f: r["elo"] for f, r in table["A3-s0"].items()} == {1 / 32: 300.0}
     assert table["A4-s0"][1 / 32]["elo"] == 337.0
@@ -320,26 +338,75 @@ def test_a_run_on_a_slower_machine_trains_the_budget_in_reference_cpu_seconds(an
         return json.dumps({"label": label, "time": time, "cpu": cpu, "seconds": 10.0, "rows": rows}) + "\n"
 
     path = tmp_path / "machines.jsonl"
-    path.write_text(line("A5-s1", 0.5) + line("A1-s2", 0.9, "reference CPU") + line("A5-s1", 1.0)
+    path.write_text(line("A5-s0", 0.5) + line("A1-s2", 0.9, "reference CPU") + line("A5-s0", 1.0)
                     + line("A3-s2", 0.5, time="2026-12-02T11:00:00Z") + line("A3-s2", 1.0, time="2026-12-02T17:00:00Z"))
     monkeypatch.setattr(study, "MACHINES", path)
     monkeypatch.setitem(study.LOST, "A3-s2", "2026-12-02T16:00:00Z")
     assert study.speed("A3-s2") == pytest.approx(1.0)  # the measure of an attempt since lost does not count
-    assert study.speed("A5-s1") == pytest.approx(0.5)  # its first measure: a resume's does not move the budget
-    assert study.budget_scale(study.speed("A5-s1")) == pytest.approx(2.0)
+    assert study.speed("A5-s0") == pytest.approx(0.5)  # its first measure: a resume's does not move the budget
+    assert study.budget_scale(study.speed("A5-s0")) == pytest.approx(2.0)
     assert study.budget_scale(study.speed("A1-s2")) == 1.0  # within the spread of one machine's measures
     assert study.speed("A2-s2") is None and study.budget_scale(None) == 1.0
-    jobs = {j["label"]: j for j in study.jobs("main", ["A5"], [1, 2])}  # the committed pilot froze A5
-    assert jobs["A5-s1"]["budget"] == pytest.approx(7200.0) and jobs["A5-s2"]["budget"] == 3600.0
-    assert jobs["A5-s1"]["points"] == pytest.approx([f * 7200.0 for f in study.FRACTIONS])
+    jobs = {j["label"]: j for j in study.jobs("main", ["A5"], [0, 2])}  # the committed pilot froze A5
+    assert jobs["A5-s0"]["budget"] == pytest.approx(7200.0)  # trained under the CPU rule (study.CPU_RULE)
+    assert jobs["A5-s0"]["points"] == pytest.approx([f * 7200.0 for f in study.FRACTIONS])
+    assert "budget" not in jobs["A5-s2"] and jobs["A5-s2"]["steps"] == study.work_steps("A5")  # its arm's work
     job = study.scaled({"label": "A5-s1", "base_budget": 3600.0, "fractions": [0.5]}, 0.5)
     assert job["budget"] == pytest.approx(7200.0) and job["points"] == pytest.approx([3600.0])
+    pilot = {j["label"]: j for j in study.jobs("pilot", ["A5"], [])}  # the pilot keeps the CPU rule
+    assert pilot["A5-c0"]["budget"] == pytest.approx(900.0) and "steps" not in pilot["A5-c0"]
+    from gozero.research.ledger import Ledger
+
+    _signals(tmp_path, monkeypatch, A5=4000)
+    ledger = Ledger(tmp_path)
+    for k, (label, point, elo, steps) in enumerate([("A5-s0", 3600.0, 700.0, 1990), ("A5-s0", 7201.0, 900.0, 4000),
+                                                    ("A5-s2", 3601.0, 800.0, 4000)]):
+        ledger.append(_curve_row(label, point, elo, "2026-12-03T00:00:00Z", "curve", k, steps))
+    table = analyse.curve_table(tmp_path, 3600.0)  # placed by steps over the arm's work, whatever the CPU seconds
+    assert {f: r["elo"] for f, r in table["A5-s0"].items()} == {0.5: 700.0, 1.0: 900.0}
+    assert {f: r["elo"] for f, r in table["A5-s2"].items()} == {1.0: 800.0}
+
+
+def test_a_main_run_trains_its_arms_work_and_is_rated_at_fractions_of_its_steps(analyse, tmp_path, monkeypatch):
+    import study
+    import torch
+
+    _signals(tmp_path, monkeypatch, A3=2000, A4=4000)
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(study, "MACHINES", tmp_path / "machines.jsonl")
+    monkeypatch.setattr(study, "HERE", tmp_path)
+    assert study.work_steps("A3") == 2000 and study.work_steps("A7") is None  # A7 has no seed 0: the CPU rule
+    assert study.work_fraction("A3-s2", 500) == 0.25 and study.work_fraction("A3-c1", 500) is None
+    work = tmp_path / "snapshots" / "A4-s1-work"
+    work.mkdir(parents=True)
+    torch.save({"step": 3990, "cpu_seconds": 1500.0}, work / "step_00003990.pt")
+    jobs = {j["label"]: j for j in study.jobs("main", ["A3", "A4"], [1, 2])}
+    job = jobs["A3-s2"]
+    assert job["steps"] == 2000 and job["points"] == pytest.approx([f * 2000 for f in study.FRACTIONS])
+    assert "work" not in jobs["A3-s1"] and jobs["A4-s1"]["work"] == work  # CPU-rule runs: the kept work point
+    assert "budget" in jobs["A4-s1"] and "steps" not in jobs["A4-s1"]
+
+    # how far it trained is counted in steps, from its run folder or its kept snapshots
+    assert study.cpu_done(job) == 0.0 and not study._trained(job)
+    assert study.wall_estimate({**job, "speed": 2.0}, 1000.0) == pytest.approx(0.5 * 3600 / 2.0 * study.WORK_SPARE)
+    kept = study.kept_dir(job)
+    kept.mkdir(parents=True)
+    for step, cpu in ((40, 60.0), (70, 110.0), (130, 200.0), (600, 900.0), (1100, 1700.0), (2000, 3100.0)):
+        torch.save({"step": step, "cpu_seconds": cpu}, kept / f"step_{step:08d}.pt")
+    assert study.cpu_done(job) == 2000.0 and study._trained(job)
+    # the last snapshot at or before 1/32 ... 1/2 of the steps (62.5, 125, 250, 500, 1000), by its CPU seconds
+    assert study.step_points(kept, job["points"]) == [60.0, 110.0, 200.0, 200.0, 900.0]
+    latest = tmp_path / "runs" / "A3-s2" / "checkpoints" / "latest.pt"
+    latest.parent.mkdir(parents=True)
+    torch.save({"step": 700, "cpu_seconds": 1200.0}, latest)
+    assert study.cpu_done(job) == 700.0 and not study._trained(job)  # a run folder here says how far it is
+
+    # a CPU-rule run is rated once its work snapshot has its row too
     from gozero.research.ledger import Ledger
 
     ledger = Ledger(tmp_path)
-    for k, (label, point, elo) in enumerate([("A5-s1", 3600.0, 700.0), ("A5-s1", 7201.0, 900.0),
-                                             ("A5-s2", 3601.0, 800.0)]):
-        ledger.append(_curve_row(label, point, elo, "2026-12-03T00:00:00Z", "curve", k))
-    table = analyse.curve_table(tmp_path, 3600.0)
-    assert {f: r["elo"] for f, r in table["A5-s1"].items()} == {0.5: 700.0, 1.0: 900.0}
-    assert {f: r["elo"] for f, r in table["A5-s2"].items()} == {1.0: 800.0}
+    for k in range(6):
+        ledger.append(_curve_row("A4-s1", 100.0 * (k + 1), 500.0, "", k=k, steps=100 * (k + 1)))
+    assert not study.rated(jobs["A4-s1"])
+    ledger.append(_curve_row("A4-s1", 1500.0, 900.0, "", k=9, steps=3990))
+    assert study.rated(jobs["A4-s1"])
