@@ -36,6 +36,7 @@ from study import (  # noqa: E402
     OPTIONAL,
     REFERENCE,
     RUNS,
+    SIGNALS,
     WORK_TOLERANCE,
     budget_scale,
     ledger_rows,
@@ -53,7 +54,6 @@ from study import curve_rows as study_curve_rows  # noqa: E402  (analyse's own c
 
 DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
 FIG = HERE / "pg-vs-search.png"
-SIGNALS = HERE / "signals.json"
 SEARCH_ARMS, PG_ARMS = ("A3", "A4", "A5"), ("A1", "A2")
 POINTS = (*FRACTIONS, 1.0)
 _DESC = re.compile(r"^curve (?P<label>[^:]+): .*\(point (?P<point>[0-9.e+]+) s\)")
@@ -213,7 +213,9 @@ def collect() -> dict:
             "mean_game_length": statistics.median([m["mean_game_length"] for m in metrics
                                                    if "mean_game_length" in m] or [0]),
         }
-    SIGNALS.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    tmp = SIGNALS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    tmp.replace(SIGNALS)  # atomic: a reader never sees half a file
     return out
 
 

@@ -13,6 +13,7 @@ own. Every run's machine is measured before it trains.
     python experiments/pg-vs-search/study.py status
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
     taskset -c 1 nice python experiments/pg-vs-search/study.py main [--arms A5] [--seeds 0,1,2] [--commit]
+    taskset -c 1 nice python experiments/pg-vs-search/study.py main --train-first --until HH:MM --commit
     python experiments/pg-vs-search/study.py frozen          the pilot's winners, per arm
     nice python experiments/pg-vs-search/study.py confirm --commit   the 9x9 confirmation (both cores)
 
@@ -419,6 +420,21 @@ def rate_work(job: dict, commit: bool) -> None:
     subprocess.run(argv, check=False)
 
 
+def collect_signals(job: dict, commit: bool) -> None:
+    """Take a trained main run's signals into signals.json (``analyse.py collect``, one copy
+    at a time) and commit it: the run folder stays on this machine, the signals in git."""
+    import analyse  # this folder is on sys.path (the script's own)
+
+    with open(RUNS / ".signals.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        got = analyse.collect()
+    if commit and job["label"] in got:
+        from gozero.research.curve import git_commit
+        from gozero.research.experiment import load_experiment
+
+        git_commit(load_experiment(HERE), [SIGNALS], f"pg-vs-search: signals of {job['label']}")
+
+
 def run_job(job: dict, commit: bool, rate: bool = True) -> None:
     """Train the job's run to its budget (resuming), keep its snapshots to rate and, with
     ``rate``, rate them."""
@@ -474,6 +490,8 @@ def run_job(job: dict, commit: bool, rate: bool = True) -> None:
             if subprocess.run(argv, check=False).returncode != 0:
                 print(f"[study] {job['label']}: its snapshots were not kept; rating waits", file=sys.stderr)
                 return
+            if not job.get("preset"):
+                collect_signals(job, commit)
         source = kept_dir(job)
     if not rate:
         return

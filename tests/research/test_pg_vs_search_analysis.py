@@ -410,3 +410,28 @@ def test_a_main_run_trains_its_arms_work_and_is_rated_at_fractions_of_its_steps(
     assert not study.rated(jobs["A4-s1"])
     ledger.append(_curve_row("A4-s1", 1500.0, 900.0, "", k=9, steps=3990))
     assert study.rated(jobs["A4-s1"])
+
+
+def test_signals_are_collected_once_a_run_has_trained_its_arms_work(analyse, tmp_path, monkeypatch):
+    import json
+
+    import study
+
+    _signals(tmp_path, monkeypatch, A3=2000, A4=4000)
+    monkeypatch.setattr(analyse, "SIGNALS", study.SIGNALS)
+    monkeypatch.setattr(analyse, "RUNS", tmp_path / "runs")
+    for label, last in (("A3-s2", 2000), ("A4-s2", 1500)):  # A4-s2 is still short of its arm's 4,000 steps
+        run = tmp_path / "runs" / label
+        run.mkdir(parents=True)
+        metrics = [{"generation": g, "step": s, "cpu_seconds": 0.2 * s, "games": g * 10, "positions": g * 100,
+                    "noise_scale": float(s), "black_win_rate": 0.4, "mean_game_length": 60.0}
+                   for g, s in enumerate((250, 500, 1000, 1500, last)[: 5 if last == 2000 else 4], 1)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        (run / "batches.jsonl").write_text("".join(json.dumps({"step": s, "bits_per_sample": 1.0 + (s > 1000)}) + "\n"
+                                                   for s in range(1, last + 1, 50)))
+    got = analyse.collect()
+    assert "A4-s2" not in got and got["A3-s2"]["steps"] == 2000  # trained by steps, though 400 CPU s is no hour
+    assert got["A3-s2"]["bits_per_sample"] == 2.0  # the median of the second half of its batches
+    assert {k: v["noise_scale"] for k, v in got["A3-s2"]["noise_scale"].items()} == {"0.25": 500.0, "0.5": 1000.0,
+                                                                                     "1.0": 2000.0}
+    assert json.loads(study.SIGNALS.read_text())["A3-s0"] == {"steps": 2000}  # what was there is kept
