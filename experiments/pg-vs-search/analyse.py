@@ -470,6 +470,23 @@ def _wdl(s: dict) -> str:
     return f"{o['black']:.2f} / {o['draw']:.2f} / {o['white']:.2f} ({o['games']})"
 
 
+def full_budget_section(table: dict) -> list[str]:
+    """Each main run's full-budget point: the snapshot's training steps against its arm's work
+    budget (README "Deviations" 2026-12-06), so that how near each run came to equal work is
+    visible beside its rating."""
+    out = ["", "## Each main run at its full budget (equal work: its arm's training steps at 1 reference CPU-hour)",
+           "", "| run | steps | arm's work | fraction | Elo | 95 % | raw Elo |", "|---|---|---|---|---|---|---|"]
+    for arm in CORE + OPTIONAL:
+        for s in MAIN_SEEDS:
+            r = table.get(f"{arm}-s{s}", {}).get(1.0)
+            if r is None:
+                continue
+            work = work_steps(arm)
+            out.append(f"| {arm}-s{s} | {r['steps']} | {work or '-'} | {r.get('fraction', 1.0):.2f} | {r['elo']:.0f} | "
+                       f"[{r['elo_low']:.0f}, {r['elo_high']:.0f}] | {r['raw_elo']:.0f} |")
+    return out
+
+
 def report() -> Path:
     table = curve_table(HERE, MAIN_BUDGET)
     pilot = curve_table(HERE / "pilot", 900.0)
@@ -543,6 +560,7 @@ def report() -> Path:
                 cells.append(f"{statistics.median(e):.0f} [{min(e):.0f}, {max(e):.0f}] / {statistics.median(raw):.0f}"
                              if e and raw else "-")
             lines.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
+        lines += full_budget_section(table)
     if signals:
         lines += ["", "## Signals per run (second half of each run's batches)", "",
                   "*bits/sample* is the arm's own learning signal (H4). *bits soft* is KL(target || current "
