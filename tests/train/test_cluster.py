@@ -36,10 +36,24 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _game_files(run_dir: Path) -> list[Path]:
+    """The run's shards and the pending games no shard holds yet: a kill between sealing a
+    shard and deleting its pending files leaves both on disk (the shard lists the pending
+    files it took, and the writer drops them on resume), so such a game counts once."""
+    shards, sealed = shard_paths(run_dir), set()
+    for p in shards:
+        try:
+            with np.load(p) as z:
+                sealed |= set(z["sources"].tolist()) if "sources" in z.files else set()
+        except (OSError, ValueError, KeyError):
+            continue
+    return shards + [p for p in pending_paths(run_dir) if p.name not in sealed]
+
+
 def _all_games_readable(run_dir: Path) -> int:
     """Every shard and pending game opens with all fields of equal length; their positions."""
     total = 0
-    for p in shard_paths(run_dir) + pending_paths(run_dir):
+    for p in _game_files(run_dir):
         a = load_arrays(p)
         n = len(a["policy_weight"])
         assert all(len(a[k]) == n for k in FIELDS), p
@@ -50,7 +64,7 @@ def _all_games_readable(run_dir: Path) -> int:
 def _positions_on_disk(run_dir: Path) -> int:
     """Positions in shards and pending games of a live run (files sealed meanwhile skipped)."""
     total = 0
-    for p in shard_paths(run_dir) + pending_paths(run_dir):
+    for p in _game_files(run_dir):
         try:
             with np.load(p) as z:
                 total += len(z["policy_weight"])
