@@ -443,7 +443,7 @@ def _figure(table: dict) -> None:
                 ax.plot(xs, mid, "-o", color=f"C{k}", label=f"{arm} {ARMS[arm][0]}", markersize=4)
                 ax.fill_between(xs, lo, hi, color=f"C{k}", alpha=0.15)
         ax.set_xscale("log")
-        ax.set_xlabel("training work, in CPU seconds of the reference machine (steps / seed 0's at 1 CPU-hour)")
+        ax.set_xlabel("training work (reference CPU seconds, by steps)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("panel Elo (median of seeds; band: seed range)")
