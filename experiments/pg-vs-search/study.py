@@ -14,6 +14,7 @@ own. Every run's machine is measured before it trains.
     taskset -c 0 nice python experiments/pg-vs-search/study.py pilot [--arms A1,A2] [--commit]
     taskset -c 1 nice python experiments/pg-vs-search/study.py main [--arms A5] [--seeds 0,1,2] [--commit]
     taskset -c 1 nice python experiments/pg-vs-search/study.py main --train-first --until HH:MM --commit
+    taskset -c 1 nice python experiments/pg-vs-search/study.py main --full-first --commit   full-budget points first
     python experiments/pg-vs-search/study.py frozen          the pilot's winners, per arm
     nice python experiments/pg-vs-search/study.py confirm --commit   the 9x9 confirmation (both cores)
 
@@ -336,6 +337,13 @@ def _work_rated(job: dict) -> bool:
     return any(r["steps"] in steps for r in _curve_rows(job["exp"], job["label"]))
 
 
+def full_rated(job: dict) -> bool:
+    """Whether the last of the job's kept snapshots (its full-budget point) has its row; false
+    while none is kept."""
+    steps = [snapshot_step(p) for p in kept_dir(job).glob("step_*.pt")]
+    return bool(steps) and any(r["steps"] == max(steps) for r in _curve_rows(job["exp"], job["label"]))
+
+
 def rated(job: dict) -> bool:
     """Whether every point of the job's run has its row (a 9x9 run, whose first doubling
     points may share a snapshot: once its run's last snapshot has one; a run with a snapshot
@@ -435,9 +443,9 @@ def collect_signals(job: dict, commit: bool) -> None:
         git_commit(load_experiment(HERE), [SIGNALS], f"pg-vs-search: signals of {job['label']}")
 
 
-def run_job(job: dict, commit: bool, rate: bool = True) -> None:
+def run_job(job: dict, commit: bool, rate: bool = True, final_only: bool = False) -> None:
     """Train the job's run to its budget (resuming), keep its snapshots to rate and, with
-    ``rate``, rate them."""
+    ``rate``, rate them (with ``final_only``, only its last snapshot: the full-budget point)."""
     run = RUNS / job["label"]
     if job.get("work") and len(_curve_rows(job["exp"], job["label"])) >= len(job["points"]) + 1:
         return rate_work(job, commit)  # trained and rated by the CPU rule: its work point is what is left
@@ -481,7 +489,7 @@ def run_job(job: dict, commit: bool, rate: bool = True) -> None:
     keep = "all" if job["points"] else "none"
     source = run if (run / "checkpoints").is_dir() else kept_dir(job)
     points = step_points(source, job["points"]) if "steps" in job else job["points"]
-    which = ["--points", ",".join(f"{p:.6f}" for p in points)] if points else ["--final-only"]
+    which = ["--points", ",".join(f"{p:.6f}" for p in points)] if points and not final_only else ["--final-only"]
     source = run
     if keep == "all":
         if (run / "checkpoints").is_dir():
@@ -526,6 +534,9 @@ def main() -> None:
     ap.add_argument("--train-first", action="store_true",
                     help="train (and keep the snapshots of) every run that fits before --until, rating none: "
                          "a session's training first, the ratings, which any machine can do, after")
+    ap.add_argument("--full-first", action="store_true",
+                    help="rate every trained main run's full-budget point (its last snapshot) before any "
+                         "other point: the hypotheses are judged there")
     args = ap.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     for a in arms:
@@ -570,9 +581,25 @@ def main() -> None:
         done = cpu_done(j)
         return _trained(j) or time.time() + wall_estimate(j, done) <= args.until
 
+    firsts: set[str] = set()  # --full-first: the runs whose full-budget point this copy took
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
         todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
                 and not (args.train_first and (j.get("work") or _trained(j)))]
+        first = [j for j in todo if args.full_first and args.stage == "main" and not args.train_first
+                 and j["label"] not in firsts and not j.get("work") and _trained(j) and not full_rated(j)]
+        took = False
+        for job in first:
+            with open(RUNS / f".{job['label']}.lock", "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # the other copy has it
+                firsts.add(job["label"])
+                run_job(job, args.commit, final_only=True)
+                took = True
+                break
+        if took:
+            continue
         for job in todo:
             with open(RUNS / f".{job['label']}.lock", "a") as lock:
                 try:

@@ -435,3 +435,40 @@ def test_signals_are_collected_once_a_run_has_trained_its_arms_work(analyse, tmp
     assert {k: v["noise_scale"] for k, v in got["A3-s2"]["noise_scale"].items()} == {"0.25": 500.0, "0.5": 1000.0,
                                                                                      "1.0": 2000.0}
     assert json.loads(study.SIGNALS.read_text())["A3-s0"] == {"steps": 2000}  # what was there is kept
+
+
+def test_full_first_rates_each_trained_runs_last_snapshot_before_any_other_point(analyse, tmp_path, monkeypatch):
+    import study
+    import torch
+    from gozero.research.ledger import Ledger
+
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    ledger = Ledger(tmp_path)
+    jobs = []
+    for label in ("A3-s2", "A4-s2", "A5-s2"):
+        job = {"label": label, "arm": label[:2], "exp": tmp_path, "seed": 2, "steps": 2000,
+               "points": [f * 2000 for f in study.FRACTIONS]}
+        kept = study.kept_dir(job)
+        kept.mkdir(parents=True)
+        for step in (100, 2000) if label != "A5-s2" else (100,):  # A5-s2 is not trained yet
+            torch.save({"step": step, "cpu_seconds": step / 2}, kept / f"step_{step:08d}.pt")
+        jobs.append(job)
+    assert not study.full_rated(jobs[0])
+    ledger.append(_curve_row("A3-s2", 50.0, 500.0, "", k=0, steps=100))
+    assert not study.full_rated(jobs[0])  # an early point is not the full budget's
+    ledger.append(_curve_row("A3-s2", 1000.0, 900.0, "", k=1, steps=2000))
+    assert study.full_rated(jobs[0]) and not study.full_rated(jobs[1])
+
+    calls = []
+
+    def fake_run_job(job, commit, rate=True, final_only=False):
+        calls.append((job["label"], final_only))
+        if final_only:
+            ledger.append(_curve_row(job["label"], 1000.0, 900.0, "", k=1, steps=2000))
+
+    monkeypatch.setattr(study, "jobs", lambda stage, arms, seeds: jobs)
+    monkeypatch.setattr(study, "run_job", fake_run_job)
+    monkeypatch.setattr(sys, "argv", ["study.py", "main", "--full-first"])
+    study.main()
+    # A4-s2's full point first (A3-s2 has its own), then every run's other points in order
+    assert calls == [("A4-s2", True), ("A3-s2", False), ("A4-s2", False), ("A5-s2", False)]
