@@ -587,31 +587,26 @@ def main() -> None:
                 and not (args.train_first and (j.get("work") or _trained(j)))]
         first = [j for j in todo if args.full_first and args.stage == "main" and not args.train_first
                  and j["label"] not in firsts and not j.get("work") and _trained(j) and not full_rated(j)]
-        took = False
-        for job in first:
-            with open(RUNS / f".{job['label']}.lock", "a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # the other copy has it
-                firsts.add(job["label"])
-                run_job(job, args.commit, final_only=True)
-                took = True
-                break
-        if took:
-            continue
-        for job in todo:
-            with open(RUNS / f".{job['label']}.lock", "a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # the other copy has it
-                tried.add(job["label"])  # once per invocation: a run that stopped is not retried in a loop
-                run_job(job, args.commit, rate=not args.train_first)
-                break
-        else:
+        if first:  # once per invocation, as below
+            if _take(first, lambda job: (firsts.add(job["label"]), run_job(job, args.commit, final_only=True))):
+                continue
+        if not _take(todo, lambda job: (tried.add(job["label"]),  # a run that stopped is not retried in a loop
+                                        run_job(job, args.commit, rate=not args.train_first))):
             return
 
+
+def _take(todo: list[dict], work) -> bool:
+    """Do ``work`` on the first of ``todo`` whose lock file this copy can hold (the other copy
+    holds the one it works on); whether there was one."""
+    for job in todo:
+        with open(RUNS / f".{job['label']}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            work(job)
+            return True
+    return False
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
