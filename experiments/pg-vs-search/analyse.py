@@ -171,12 +171,15 @@ def policy_spread(run: Path, positions: int = 512) -> dict | None:
     return {"positions": n, "logit_spread": float(spread.median()), "peaked": float((pmax > 0.99).double().mean())}
 
 
-def collect() -> dict:
+def collect(only: set[str] | None = None) -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
-    previous-checkpoint win rates, black's win rate; for the runs trained to their budget."""
+    previous-checkpoint win rates, black's win rate; for the runs trained to their budget
+    (with ``only``, those of these labels; the others keep what signals.json has)."""
     out = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
     for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
+        if only is not None and run.name not in only:
+            continue
         metrics = _jsonl(run / "metrics.jsonl")
         batches = _jsonl(run / "batches.jsonl")
         if not metrics:

@@ -303,7 +303,7 @@ def kept_dir(job: dict) -> Path:
     return job["exp"] / "snapshots" / job["label"]
 
 
-def cpu_done(job: dict) -> float:
+def done(job: dict) -> float:
     """How far the job's run has trained, in its budget's unit (training steps for a job with
     a work budget, ``steps``; CPU seconds otherwise): its run folder's latest checkpoint, else
     the last of its kept snapshots (a run trained on another machine), else 0."""
@@ -321,8 +321,13 @@ def cpu_done(job: dict) -> float:
         return 0.0
 
 
+def goal(job: dict) -> float:
+    """The job's budget in `done`'s unit: its steps for a work budget, else its CPU seconds."""
+    return job.get("steps", job.get("budget", 0.0))
+
+
 def _trained(job: dict) -> bool:
-    return cpu_done(job) >= job.get("steps", job.get("budget", 0.0))
+    return done(job) >= goal(job)
 
 
 def snapshot_step(path: Path) -> int:
@@ -351,8 +356,8 @@ def rated(job: dict) -> bool:
     rows = _curve_rows(job["exp"], job["label"])
     if job.get("preset"):
         return _trained(job) and any(r["cpu_s"] >= job["budget"] for r in rows)
-    done = len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
-    return done and (not job.get("work") or _work_rated(job))
+    every = len(rows) >= (len(job["points"]) + 1 if job["points"] else 1)
+    return every and (not job.get("work") or _work_rated(job))
 
 
 def step_points(source: Path, steps: list[float]) -> list[float]:
@@ -372,18 +377,18 @@ def step_points(source: Path, steps: list[float]) -> list[float]:
 PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs its run folder
 
 
-def wall_estimate(job: dict, done: float) -> float:
+def wall_estimate(job: dict, so_far: float) -> float:
     """Seconds of wall-clock time the job still needs before what it did is safe in git, its
-    run having trained ``done`` (`cpu_done`): its training's CPU seconds left over
+    run having trained ``so_far`` (`done`): its training's CPU seconds left over
     the cores it runs on (two for the 9x9 confirmation, one
     otherwise), with a tenth spare, and for a pilot run (which keeps no network) its rating.
     A work budget's steps take 1 reference CPU-hour for all of them, over the machine's
     ``job["speed"]``, with `WORK_SPARE` (the measure has misjudged machines by up to a third).
     A main run's snapshots are committed once it is trained, and each rating as it is done."""
     if "steps" in job:
-        return max(job["steps"] - done, 0.0) / job["steps"] * MAIN_BUDGET / (job.get("speed") or 1.0) * WORK_SPARE
+        return max(job["steps"] - so_far, 0.0) / job["steps"] * MAIN_BUDGET / (job.get("speed") or 1.0) * WORK_SPARE
     cores = 2 if job.get("preset") else 1
-    left = max(job["budget"] - done, 0.0) / cores * 1.1
+    left = max(job["budget"] - so_far, 0.0) / cores * 1.1
     return left + (PILOT_RATING_WALL if not job["points"] else 0.0)
 
 
@@ -435,7 +440,7 @@ def collect_signals(job: dict, commit: bool) -> None:
 
     with open(RUNS / ".signals.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        got = analyse.collect()
+        got = analyse.collect(only={job["label"]})
     if commit and job["label"] in got:
         from gozero.research.curve import git_commit
         from gozero.research.experiment import load_experiment
@@ -487,10 +492,10 @@ def run_job(job: dict, commit: bool, rate: bool = True, final_only: bool = False
     # a main run and a 9x9 run keep (and commit) every snapshot they rate before the first
     # rating and are rated from them; the pilot keeps no network and rates its last checkpoint
     keep = "all" if job["points"] else "none"
-    source = run if (run / "checkpoints").is_dir() else kept_dir(job)
-    points = step_points(source, job["points"]) if "steps" in job else job["points"]
+    snaps = run if (run / "checkpoints").is_dir() else kept_dir(job)  # where the steps' CPU seconds are read
+    points = step_points(snaps, job["points"]) if "steps" in job else job["points"]
     which = ["--points", ",".join(f"{p:.6f}" for p in points)] if points and not final_only else ["--final-only"]
-    source = run
+    source = run  # what is rated: the run folder, or the snapshots kept from it
     if keep == "all":
         if (run / "checkpoints").is_dir():
             argv = gozero("research", "curve", str(job["exp"]), str(run), "--label", job["label"], *which,
@@ -578,8 +583,8 @@ def main() -> None:
             if not here:  # not measured yet: this machine, measured now
                 here.append(measure_here())
             j = scaled(j, here[0]) if "base_budget" in j else {**j, "speed": here[0]}
-        done = cpu_done(j)
-        return _trained(j) or time.time() + wall_estimate(j, done) <= args.until
+        so_far = done(j)  # the checkpoint read once
+        return so_far >= goal(j) or time.time() + wall_estimate(j, so_far) <= args.until
 
     firsts: set[str] = set()  # --full-first: the runs whose full-budget point this copy took
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins

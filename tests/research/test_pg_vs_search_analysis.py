@@ -258,7 +258,7 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
 
     monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
     job = {"label": "A5-s0", "exp": tmp_path / "exp", "budget": 3600.0, "points": [112.5], "seed": 0}
-    assert study.cpu_done(job) == 0.0 and not study._trained(job)
+    assert study.done(job) == 0.0 and not study._trained(job)
     assert study.wall_estimate(job, 0.0) == pytest.approx(3960.0)  # one core, a tenth spare
     assert study.wall_estimate({**job, "preset": "9x9", "budget": 14400.0}, 0.0) == pytest.approx(7920.0)  # two cores
     pilot = {**job, "label": "A7-c0", "budget": 900.0, "points": []}  # it keeps no network: its rating counts
@@ -267,13 +267,13 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
     kept.mkdir(parents=True)
     for step, cpu in ((10, 110.0), (90, 3600.4)):
         torch.save({"model": {}, "net": {}, "step": step, "cpu_seconds": cpu}, kept / f"step_{step:08d}.pt")
-    assert study.cpu_done(job) == pytest.approx(3600.4) and study._trained(job)
-    assert study.wall_estimate(job, study.cpu_done(job)) == 0
+    assert study.done(job) == pytest.approx(3600.4) and study._trained(job)
+    assert study.wall_estimate(job, study.done(job)) == 0
     latest = tmp_path / "runs" / "A5-s0" / "checkpoints" / "latest.pt"
     latest.parent.mkdir(parents=True)
     torch.save({"cpu_seconds": 1200.0}, latest)
-    assert study.cpu_done(job) == 1200.0  # a run folder on this machine says how far it is
-    assert study.wall_estimate(job, study.cpu_done(job)) == pytest.approx(2400.0 * 1.1)
+    assert study.done(job) == 1200.0  # a run folder on this machine says how far it is
+    assert study.wall_estimate(job, study.done(job)) == pytest.approx(2400.0 * 1.1)
 
     from datetime import datetime, timezone
 
@@ -387,19 +387,19 @@ def test_a_main_run_trains_its_arms_work_and_is_rated_at_fractions_of_its_steps(
     assert "budget" in jobs["A4-s1"] and "steps" not in jobs["A4-s1"]
 
     # how far it trained is counted in steps, from its run folder or its kept snapshots
-    assert study.cpu_done(job) == 0.0 and not study._trained(job)
+    assert study.done(job) == 0.0 and not study._trained(job)
     assert study.wall_estimate({**job, "speed": 2.0}, 1000.0) == pytest.approx(0.5 * 3600 / 2.0 * study.WORK_SPARE)
     kept = study.kept_dir(job)
     kept.mkdir(parents=True)
     for step, cpu in ((40, 60.0), (70, 110.0), (130, 200.0), (600, 900.0), (1100, 1700.0), (2000, 3100.0)):
         torch.save({"step": step, "cpu_seconds": cpu}, kept / f"step_{step:08d}.pt")
-    assert study.cpu_done(job) == 2000.0 and study._trained(job)
+    assert study.done(job) == 2000.0 and study._trained(job)
     # the last snapshot at or before 1/32 ... 1/2 of the steps (62.5, 125, 250, 500, 1000), by its CPU seconds
     assert study.step_points(kept, job["points"]) == [60.0, 110.0, 200.0, 200.0, 900.0]
     latest = tmp_path / "runs" / "A3-s2" / "checkpoints" / "latest.pt"
     latest.parent.mkdir(parents=True)
     torch.save({"step": 700, "cpu_seconds": 1200.0}, latest)
-    assert study.cpu_done(job) == 700.0 and not study._trained(job)  # a run folder here says how far it is
+    assert study.done(job) == 700.0 and not study._trained(job)  # a run folder here says how far it is
 
     # a CPU-rule run is rated once its work snapshot has its row too
     from gozero.research.ledger import Ledger
@@ -435,11 +435,16 @@ def test_signals_are_collected_once_a_run_has_trained_its_arms_work(analyse, tmp
     assert {k: v["noise_scale"] for k, v in got["A3-s2"]["noise_scale"].items()} == {"0.25": 500.0, "0.5": 1000.0,
                                                                                      "1.0": 2000.0}
     assert json.loads(study.SIGNALS.read_text())["A3-s0"] == {"steps": 2000}  # what was there is kept
+    metrics = tmp_path / "runs" / "A3-s2" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace('"games": 50', '"games": 77'))
+    assert analyse.collect(only={"A4-s2"})["A3-s2"]["games"] == 50  # only the runs named are read again
+    assert analyse.collect(only={"A3-s2"})["A3-s2"]["games"] == 77
 
 
 def test_full_first_rates_each_trained_runs_last_snapshot_before_any_other_point(analyse, tmp_path, monkeypatch):
     import study
     import torch
+
     from gozero.research.ledger import Ledger
 
     monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
