@@ -302,12 +302,10 @@ def h4(signals: dict) -> str:
 
 
 def h5(signals: dict) -> str:
+    # a measure whose |G|^2 estimate was not positive is logged as NaN: the noise swamped the
+    # gradient, so it counts as +inf (the limit as the estimate goes to 0 from above)
     def med(arm: str, frac: str) -> float | None:
-        vals = [((signals.get(f"{arm}-s{s}") or {}).get("noise_scale") or {}).get(frac) for s in MAIN_SEEDS]
-        # a measure whose |G|^2 estimate was not positive is logged as NaN: the noise swamped
-        # the gradient, so it counts as +inf (the limit as the estimate goes to 0 from above)
-        vals = [v["noise_scale"] if math.isfinite(v["noise_scale"]) else math.inf for v in vals if v]
-        return statistics.median(vals) if len(vals) == len(MAIN_SEEDS) else None
+        return _noise_median(signals, arm, frac)
 
     factors = []
     for frac in ("0.25", "0.5", "1.0"):
@@ -322,6 +320,49 @@ def h5(signals: dict) -> str:
     if min(factors) < 3:
         return f"refuted (a factor of {min(factors):.1f})"
     return f"partial (factors {min(factors):.1f}-{max(factors):.1f})"
+
+
+def _noise_median(signals: dict, arm: str, frac: str) -> float | None:
+    """The median over seeds of an arm's noise scale nearest ``frac`` of its budget (NaN as
+    +inf, as `h5` counts it); None while a seed lacks it."""
+    vals = [((signals.get(f"{arm}-s{s}") or {}).get("noise_scale") or {}).get(frac) for s in MAIN_SEEDS]
+    vals = [v["noise_scale"] if math.isfinite(v["noise_scale"]) else math.inf for v in vals if v]
+    return statistics.median(vals) if len(vals) == len(MAIN_SEEDS) else None
+
+
+def pairs_section(table: dict, signals: dict) -> list[str]:
+    """The hypotheses' arithmetic pair by pair: H1's gap between each search arm and each
+    policy-gradient arm at the full budget (median of seeds; whether the seed ranges are
+    apart), H4's smallest bits-per-sample ratio per pair, H5's noise-scale factor per
+    policy-gradient arm and fraction: what a verdict of *partial* or *refuted* is made of."""
+    def gap(a: str, b: str, key: str) -> str:
+        ea, eb = _elos(table, a, 1.0, key), _elos(table, b, 1.0, key)
+        if not (_complete(ea) and _complete(eb)):
+            return "-"
+        d = statistics.median(ea) - statistics.median(eb)
+        return f"{d:+.0f}, " + ("apart" if min(ea) > max(eb) else "overlap")
+
+    out = ["", "## The hypotheses pair by pair", "",
+           "H1 and H4 per pair at the full budget: the median gap over seeds (and whether the seed ranges are apart; "
+           "H1 asks for +100 and apart in every pair), and the smallest bits-per-sample ratio of any two seeds "
+           "(H4 asks for 10).", "",
+           "| search arm | policy-gradient arm | H1 searched | H1 raw | H4 smallest ratio |", "|---|---|---|---|---|"]
+    for a in SEARCH_ARMS:
+        for b in PG_ARMS:
+            xa, xb = _bits(signals, a), _bits(signals, b)
+            ratio = (f"{min(x / y for x in xa for y in xb if y):.1f}" if _complete(xa) and _complete(xb) else "-")
+            out.append(f"| {a} {ARMS[a][0]} | {b} {ARMS[b][0]} | {gap(a, b, 'elo')} | {gap(a, b, 'raw_elo')} | "
+                       f"{ratio} |")
+    out += ["", "H5 per fraction of the budget: the median noise scale over seeds, and its factor over A5's "
+            "(H5 asks for 10 at every fraction; below 3 at any refutes).", "",
+            "| arm | 1/4 | 1/2 | 1 |", "|---|---|---|---|"]
+    for arm in ("A5", *PG_ARMS):
+        cells = []
+        for frac in ("0.25", "0.5", "1.0"):
+            v, base = _noise_median(signals, arm, frac), _noise_median(signals, "A5", frac)
+            cells.append("-" if v is None else f"{v:.3g}" if arm == "A5" or not base else f"{v:.3g} ({v / base:.2f}x)")
+        out.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
+    return out
 
 
 def h6(table: dict, key: str) -> str:
@@ -549,7 +590,8 @@ def report() -> Path:
               f"{_pair(table, 'A7', 'A5', 50, 'raw_elo')} |"]
     pair, nine = confirm_pair(table), nine_curves()
     verdict, raw = h_nine(nine, pair)
-    lines += [f"| 9x9 confirmation{' (' + ' vs '.join(pair) + ')' if pair else ''} | {verdict} | {raw} |", ""]
+    lines += [f"| 9x9 confirmation{' (' + ' vs '.join(pair) + ')' if pair else ''} | {verdict} | {raw} |"]
+    lines += pairs_section(table, signals) + [""]
     if table:
         _figure(table)
         lines += ["![Elo against CPU seconds per arm](../../experiments/pg-vs-search/pg-vs-search.png)", "",

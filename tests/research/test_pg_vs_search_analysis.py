@@ -477,3 +477,21 @@ def test_full_first_rates_each_trained_runs_last_snapshot_before_any_other_point
     study.main()
     # A4-s2's full point first (A3-s2 has its own), then every run's other points in order
     assert calls == [("A4-s2", True), ("A3-s2", False), ("A4-s2", False), ("A5-s2", False)]
+
+
+def test_the_pair_by_pair_section_shows_each_gap_ratio_and_noise_factor(analyse):
+    elo = {"A1": 100, "A2": 1000, "A3": 1080, "A4": 1110, "A5": 1200}
+    table = _table(analyse, lambda arm, s, f: elo.get(arm, 0) + 50 * s)  # seeds 0-2: +0, +50, +100
+    bits = {"A1": 0.01, "A2": 0.02, "A3": 2.0, "A4": 0.5, "A5": 2.0}
+    noise = {"A1": 500.0, "A2": 40000.0, "A5": 2000.0}
+    signals = {f"{a}-s{s}": {"bits_per_sample": bits[a] * (1 + s),
+                             "noise_scale": {f: {"noise_scale": noise.get(a, 1.0)} for f in ("0.25", "0.5", "1.0")}}
+               for a in bits for s in analyse.MAIN_SEEDS}
+    text = "\n".join(analyse.pairs_section(table, signals))
+    assert "| A3 onehot | A2 ppo | +80, overlap | +80, overlap | 33.3 |" in text  # 2 / (0.02 * 3)
+    assert "| A5 gumbel | A1 reinforce | +1100, apart | +1100, apart | 66.7 |" in text
+    assert "| A1 reinforce | 500 (0.25x) | 500 (0.25x) | 500 (0.25x) |" in text
+    assert "| A2 ppo | 4e+04 (20.00x) |" in text
+    assert "| A4 puct | A2 ppo | +110, apart |" in text  # [1110, 1210] against [1000, 1100]
+    empty = [r for r in analyse.pairs_section({}, {}) if r.startswith("| A")]  # nothing rated yet
+    assert len(empty) == 9 and all(r.endswith("| - | - | - |") or r.endswith("| - | - |") for r in empty)
