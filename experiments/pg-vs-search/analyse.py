@@ -53,6 +53,9 @@ from study import (  # noqa: E402
 from study import curve_rows as study_curve_rows  # noqa: E402  (analyse's own curve_rows adds the point)
 
 DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
+# what the results mean, written by hand once the hypotheses they speak of were judged (dated
+# inside; the tables above it are regenerated, it is not): the report's "Discussion"
+DISCUSSION = HERE / "discussion.md"
 FIG = HERE / "pg-vs-search.png"
 SEARCH_ARMS, PG_ARMS = ("A3", "A4", "A5"), ("A1", "A2")
 POINTS = (*FRACTIONS, 1.0)
@@ -632,10 +635,18 @@ def report() -> Path:
                          f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
                          f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_spread(s)} | {_wdl(s)} |")
     lines += machines_section()
+    if DISCUSSION.is_file():
+        lines += ["", "## Discussion", "", DISCUSSION.read_text().strip()]
     lines += ["", "## What limits the conclusion", "",
               "One board size (7x7), one small network (4x32), one CPU-hour per run and three seeds per arm;"
-              " the panel's engines are weak on 7x7 and its intervals wide (20 games per member). The policy-"
-              "gradient arms' window and reuse are part of their design, not tuned beyond the pilot's grid.", ""]
+              " the panel's engines are weak on 7x7 and its intervals wide (20 games per member: a single "
+              "rating's 95 % interval spans about 140 Elo, so seed ranges, not intervals, carry the verdicts). "
+              "Each arm's tuning was one 2 x 2 grid at a quarter of the budget, the same for every arm. The "
+              "policy-gradient arms' window and reuse are part of their design, not tuned beyond the pilot's "
+              "grid. From seed 1 on, runs trained their arm's work (seed 0's training steps at 1 reference "
+              "CPU-hour) instead of CPU seconds, because the machines changed under the study (README "
+              "Deviations); equal work is equal compute on the reference machine only, and A1-s1 was rated at "
+              "0.87 of its work.", ""]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n")
     return DOC
