@@ -305,16 +305,11 @@ def h4(signals: dict) -> str:
 
 
 def h5(signals: dict) -> str:
-    # a measure whose |G|^2 estimate was not positive is logged as NaN: the noise swamped the
-    # gradient, so it counts as +inf (the limit as the estimate goes to 0 from above)
-    def med(arm: str, frac: str) -> float | None:
-        return _noise_median(signals, arm, frac)
-
     factors = []
     for frac in ("0.25", "0.5", "1.0"):
-        base = med("A5", frac)
+        base = _noise_median(signals, "A5", frac)
         for arm in PG_ARMS:
-            v = med(arm, frac)
+            v = _noise_median(signals, arm, frac)
             if base is None or v is None:
                 return "pending (noise scales of every main run at 1/4, 1/2 and 1 of the budget)"
             factors.append(1.0 if math.isinf(v) and math.isinf(base) else v / base if base > 0 else math.inf)
@@ -326,8 +321,10 @@ def h5(signals: dict) -> str:
 
 
 def _noise_median(signals: dict, arm: str, frac: str) -> float | None:
-    """The median over seeds of an arm's noise scale nearest ``frac`` of its budget (NaN as
-    +inf, as `h5` counts it); None while a seed lacks it."""
+    """The median over seeds of an arm's noise scale nearest ``frac`` of its budget; None while
+    a seed lacks it. A measure whose |G|^2 estimate was not positive is logged as NaN: the
+    noise swamped the gradient, so it counts as +inf (the limit as the estimate goes to 0 from
+    above)."""
     vals = [((signals.get(f"{arm}-s{s}") or {}).get("noise_scale") or {}).get(frac) for s in MAIN_SEEDS]
     vals = [v["noise_scale"] if math.isfinite(v["noise_scale"]) else math.inf for v in vals if v]
     return statistics.median(vals) if len(vals) == len(MAIN_SEEDS) else None
@@ -359,10 +356,12 @@ def pairs_section(table: dict, signals: dict) -> list[str]:
     out += ["", "H5 per fraction of the budget: the median noise scale over seeds, and its factor over A5's "
             "(H5 asks for 10 at every fraction; below 3 at any refutes).", "",
             "| arm | 1/4 | 1/2 | 1 |", "|---|---|---|---|"]
+    fracs = ("0.25", "0.5", "1.0")
+    bases = {frac: _noise_median(signals, "A5", frac) for frac in fracs}
     for arm in ("A5", *PG_ARMS):
         cells = []
-        for frac in ("0.25", "0.5", "1.0"):
-            v, base = _noise_median(signals, arm, frac), _noise_median(signals, "A5", frac)
+        for frac in fracs:
+            v, base = _noise_median(signals, arm, frac), bases[frac]
             cells.append("-" if v is None else f"{v:.3g}" if arm == "A5" or not base else f"{v:.3g} ({v / base:.2f}x)")
         out.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
     return out

@@ -335,18 +335,22 @@ def snapshot_step(path: Path) -> int:
     return int(path.stem.split("_")[-1])
 
 
+def _has_row(job: dict, steps: set[int]) -> bool:
+    """Whether the job's run has a row at any of these training steps."""
+    return any(r["steps"] in steps for r in _curve_rows(job["exp"], job["label"]))
+
+
 def _work_rated(job: dict) -> bool:
     """Whether the snapshot kept where a run matched its arm's work budget (``job["work"]``)
     has its row."""
-    steps = {snapshot_step(p) for p in job["work"].glob("step_*.pt")}
-    return any(r["steps"] in steps for r in _curve_rows(job["exp"], job["label"]))
+    return _has_row(job, {snapshot_step(p) for p in job["work"].glob("step_*.pt")})
 
 
 def full_rated(job: dict) -> bool:
     """Whether the last of the job's kept snapshots (its full-budget point) has its row; false
     while none is kept."""
     steps = [snapshot_step(p) for p in kept_dir(job).glob("step_*.pt")]
-    return bool(steps) and any(r["steps"] == max(steps) for r in _curve_rows(job["exp"], job["label"]))
+    return bool(steps) and _has_row(job, {max(steps)})
 
 
 def rated(job: dict) -> bool:
@@ -586,17 +590,25 @@ def main() -> None:
         so_far = done(j)  # the checkpoint read once
         return so_far >= goal(j) or time.time() + wall_estimate(j, so_far) <= args.until
 
+    full_first = args.full_first and args.stage == "main" and not args.train_first
     firsts: set[str] = set()  # --full-first: the runs whose full-budget point this copy took
+
+    def rate_full(job: dict) -> None:
+        firsts.add(job["label"])  # once per invocation, as below
+        run_job(job, args.commit, final_only=True)
+
+    def take_on(job: dict) -> None:
+        tried.add(job["label"])  # once per invocation: a run that stopped is not retried in a loop
+        run_job(job, args.commit, rate=not args.train_first)
+
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
         todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
                 and not (args.train_first and (j.get("work") or _trained(j)))]
-        first = [j for j in todo if args.full_first and args.stage == "main" and not args.train_first
-                 and j["label"] not in firsts and not j.get("work") and _trained(j) and not full_rated(j)]
-        if first:  # once per invocation, as below
-            if _take(first, lambda job: (firsts.add(job["label"]), run_job(job, args.commit, final_only=True))):
-                continue
-        if not _take(todo, lambda job: (tried.add(job["label"]),  # a run that stopped is not retried in a loop
-                                        run_job(job, args.commit, rate=not args.train_first))):
+        first = [j for j in todo if j["label"] not in firsts and not j.get("work") and _trained(j)
+                 and not full_rated(j)] if full_first else []
+        if first and _take(first, rate_full):
+            continue
+        if not _take(todo, take_on):
             return
 
 
