@@ -174,11 +174,27 @@ def policy_spread(run: Path, positions: int = 512) -> dict | None:
     return {"positions": n, "logit_spread": float(spread.median()), "peaked": float((pmax > 0.99).double().mean())}
 
 
+def reanalyse_floor(run: Path) -> list[dict] | None:
+    """`reanalyse_floor.floor` of a run at its own refresh's simulations and at 64; None
+    where its folder has no self-play data or network left."""
+    import reanalyse_floor as rf  # this folder's script (on sys.path as analyse is)
+
+    from gozero.train.config import load_config
+
+    sims = load_config(file=run / "config.toml").train.reanalyse_simulations
+    try:
+        return rf.floor(run, simulations=tuple(sorted({sims, 64})))
+    except FileNotFoundError:
+        return None
+
+
 def collect(only: set[str] | None = None) -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
-    previous-checkpoint win rates, black's win rate; for the runs trained to their budget
-    (with ``only``, those of these labels; the others keep what signals.json has)."""
+    previous-checkpoint win rates, black's win rate, and for a run that reanalysed the median
+    change of its refreshed targets beside the search's own noise floor (`reanalyse_floor`);
+    for the runs trained to their budget (with ``only``, those of these labels; the others keep
+    what signals.json has)."""
     out = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
     for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
         if only is not None and run.name not in only:
@@ -219,6 +235,9 @@ def collect(only: set[str] | None = None) -> dict:
             "mean_game_length": statistics.median([m["mean_game_length"] for m in metrics
                                                    if "mean_game_length" in m] or [0]),
         }
+        if any("reanalyse_tv" in b for b in half):  # a run that reanalysed: how far it moved its targets
+            out[run.name].update({k: med(k) for k in ("reanalyse_kl_bits", "reanalyse_tv", "reanalyse_value_change")})
+            out[run.name]["reanalyse_floor"] = reanalyse_floor(run)
     tmp = SIGNALS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     tmp.replace(SIGNALS)  # atomic: a reader never sees half a file
@@ -366,6 +385,49 @@ def pairs_section(table: dict, signals: dict) -> list[str]:
         out.append(f"| {arm} {ARMS[arm][0]} | " + " | ".join(cells) + " |")
     return out
 
+
+
+def reanalyse_section(table: dict, signals: dict) -> list[str]:
+    """The reanalyse gain seed by seed: A7's full-budget rating against A5's of the same seed,
+    what each trained and played in the budget, and how far A7's refreshes moved its targets
+    beside the search's own noise floor; empty until an A7 run is rated or collected."""
+    labels = [f"A7-s{s}" for s in MAIN_SEEDS]
+    if not any(1.0 in table.get(x, {}) or x in signals for x in labels):
+        return []
+
+    def rating(label: str) -> tuple[str, dict | None]:
+        r = table.get(label, {}).get(1.0)
+        return ("-", None) if r is None else (f"{r['elo']:.0f} / {r['raw_elo']:.0f}", r)
+
+    def work(label: str) -> str:
+        s = signals.get(label)
+        return "-" if not s else f"{s['steps']:,}, {s['games']:,}"
+
+    def num(v, fmt: str = ".3g") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    out = ["", "## The reanalyse gain (A7 against A5 of the same seed, full budget)", "",
+           "A7 is A5 with a share of each batch re-searched by the current network (its pilot's frozen "
+           "configuration). The refresh costs training time, so at equal CPU time A7 trains fewer steps and plays "
+           "fewer games. *moved*: the median over the second half of its batches of the refreshed targets' "
+           "distance from the stored ones (KL in bits, total variation) and of the value change. *floor*: "
+           "256 positions of its replay window refreshed by its last network, stored against refreshed and two "
+           "refreshes against each other (total variation), at the refresh's simulations and at 64; a refresh is "
+           "news only above the second.", "",
+           "| seed | A7 Elo / raw | A5 Elo / raw | gain / raw | A7 steps, games | A5 steps, games | "
+           "moved: KL bits, TV, value | floor: stored vs refreshed, refresh vs refresh |",
+           "|---|---|---|---|---|---|---|---|"]
+    for s, label in zip(MAIN_SEEDS, labels, strict=True):
+        (a7, r7), (a5, r5) = rating(label), rating(f"A5-s{s}")
+        gain = "-" if not (r7 and r5) else f"{r7['elo'] - r5['elo']:+.0f} / {r7['raw_elo'] - r5['raw_elo']:+.0f}"
+        sig = signals.get(label) or {}
+        moved = "-" if "reanalyse_tv" not in sig else \
+            f"{num(sig['reanalyse_kl_bits'])}, {num(sig['reanalyse_tv'], '.2f')}, {num(sig['reanalyse_value_change'])}"
+        fl = sig.get("reanalyse_floor") or []
+        floor = "; ".join(f"{f['stored_vs_refreshed_tv']:.2f}, {f['refresh_vs_refresh_tv']:.2f} "
+                          f"({f['simulations']} sims)" for f in fl) or "-"
+        out.append(f"| {s} | {a7} | {a5} | {gain} | {work(label)} | {work(f'A5-s{s}')} | {moved} | {floor} |")
+    return out
 
 def h6(table: dict, key: str) -> str:
     e = {a: _elos(table, a, 1.0, key) for a in ("A1", "A2", "A5", "A6")}
@@ -593,7 +655,7 @@ def report() -> Path:
     pair, nine = confirm_pair(table), nine_curves()
     verdict, raw = h_nine(nine, pair)
     lines += [f"| 9x9 confirmation{' (' + ' vs '.join(pair) + ')' if pair else ''} | {verdict} | {raw} |"]
-    lines += pairs_section(table, signals) + [""]
+    lines += pairs_section(table, signals) + reanalyse_section(table, signals) + [""]
     if table:
         _figure(table)
         lines += ["![Elo against CPU seconds per arm](../../experiments/pg-vs-search/pg-vs-search.png)", "",

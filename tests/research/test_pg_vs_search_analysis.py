@@ -495,3 +495,63 @@ def test_the_pair_by_pair_section_shows_each_gap_ratio_and_noise_factor(analyse)
     assert "| A4 puct | A2 ppo | +110, apart |" in text  # [1110, 1210] against [1000, 1100]
     empty = [r for r in analyse.pairs_section({}, {}) if r.startswith("| A")]  # nothing rated yet
     assert len(empty) == 9 and all(r.endswith("| - | - | - |") or r.endswith("| - | - |") for r in empty)
+
+
+def test_the_reanalyse_section_sets_each_a7_seed_against_a5s_with_its_targets_movement(analyse):
+    elo = {"A5": 1100, "A7": 1160}
+    table = _table(analyse, lambda arm, s, f: elo.get(arm, 0) + 10 * s)
+    del table["A7-s2"][1.0]  # seed 2 not rated yet
+    floor = [{"simulations": 16, "stored_vs_refreshed_tv": 0.81, "refresh_vs_refresh_tv": 0.6},
+             {"simulations": 64, "stored_vs_refreshed_tv": 0.7, "refresh_vs_refresh_tv": 0.4}]
+    signals = {"A5-s0": {"steps": 4061, "games": 17000},
+               "A7-s0": {"steps": 2500, "games": 11000, "reanalyse_kl_bits": 12.5, "reanalyse_tv": 0.833,
+                         "reanalyse_value_change": 0.0912, "reanalyse_floor": floor}}
+    text = "\n".join(analyse.reanalyse_section(table, signals))
+    assert "| 0 | 1160 / 1060 | 1100 / 1000 | +60 / +60 | 2,500, 11,000 | 4,061, 17,000 | 12.5, 0.83, 0.0912 | " \
+           "0.81, 0.60 (16 sims); 0.70, 0.40 (64 sims) |" in text
+    assert "| 1 | 1170 / 1070 | 1110 / 1010 | +60 / +60 | - | - | - | - |" in text
+    assert "| 2 | - | 1120 / 1020 | - |" in text
+    no_a7 = {k: v for k, v in table.items() if not k.startswith("A7")}
+    assert analyse.reanalyse_section(no_a7, {}) == []  # no section before any A7 run
+
+
+def test_a_run_that_reanalysed_has_its_target_movement_and_floor_collected(analyse, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(analyse, "SIGNALS", tmp_path / "signals.json")
+    monkeypatch.setattr(analyse, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(analyse, "reanalyse_floor", lambda run: [{"run": run.name}])
+    for label, extra in (("A5-c0", {}), ("A7-c0", {"reanalyse_tv": 0.8, "reanalyse_kl_bits": 9.0,
+                                                   "reanalyse_value_change": 0.1})):
+        run = tmp_path / "runs" / label
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text(json.dumps({"generation": 1, "step": 100, "cpu_seconds": 950.0,
+                                                      "games": 10, "positions": 100}) + "\n")
+        (run / "batches.jsonl").write_text("".join(json.dumps({"step": s, "bits_per_sample": 1.0,
+                                                               **{k: v * s / 100 for k, v in extra.items()}}) + "\n"
+                                                   for s in range(1, 101)))
+    got = analyse.collect()
+    assert "reanalyse_tv" not in got["A5-c0"] and "reanalyse_floor" not in got["A5-c0"]
+    assert got["A7-c0"]["reanalyse_tv"] == pytest.approx(0.8 * 75.5 / 100)  # median of steps 51-100
+    assert got["A7-c0"]["reanalyse_kl_bits"] == pytest.approx(9.0 * 75.5 / 100)
+    assert got["A7-c0"]["reanalyse_floor"] == [{"run": "A7-c0"}]
+
+
+def test_the_reanalyse_floor_of_a_real_run_is_a_pair_of_distances_and_repeats(analyse, tmp_path):
+    import reanalyse_floor
+
+    from gozero.train.config import load_config
+    from gozero.train.loop import TrainingRun
+
+    tiny = ["run.games_per_generation=4", "selfplay.parallel_games=4", "selfplay.full_simulations=4",
+            "selfplay.cheap_simulations=2", "train.batch_size=16", "train.min_steps_per_generation=2",
+            "train.max_steps_per_generation=2", "run.shard_positions=48", "run.torch_threads=1", 'run.device="cpu"',
+            "selfplay.sgf_every=0", "run.max_generations=1", "net.blocks=1", "net.channels=8", "net.pool_every=1",
+            "train.reanalyse_fraction=0.25", "train.reanalyse_simulations=4", "run.signals_every_seconds=1e9"]
+    TrainingRun.create(tmp_path, load_config(preset="tiny", overrides=tiny), log=lambda s: None).run()
+    got = reanalyse_floor.floor(tmp_path, positions=16, simulations=(4,))
+    assert [g["simulations"] for g in got] == [4] and got[0]["positions"] == 16
+    assert 0 < got[0]["stored_vs_refreshed_tv"] <= 1 and 0 <= got[0]["refresh_vs_refresh_tv"] <= 1
+    assert reanalyse_floor.floor(tmp_path, positions=16, simulations=(4,)) == got  # seeded: the same positions
+    with pytest.raises(FileNotFoundError):
+        reanalyse_floor.floor(tmp_path / "nothing")
