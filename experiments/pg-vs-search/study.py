@@ -35,6 +35,7 @@ cores: a trainer and two self-play processes) and rates it on that experiment's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import math
@@ -303,10 +304,33 @@ def kept_dir(job: dict) -> Path:
     return job["exp"] / "snapshots" / job["label"]
 
 
+_read: dict[str, float] | None = None  # `done` per label while `one_read` holds
+
+
+@contextlib.contextmanager
+def one_read():
+    """Within it, `done` reads each run's checkpoint once: one pass over the stage's runs
+    asks it of a run several times (`rated`, `_trained`, the --until fit)."""
+    global _read
+    _read = {}
+    try:
+        yield
+    finally:
+        _read = None
+
+
 def done(job: dict) -> float:
     """How far the job's run has trained, in its budget's unit (training steps for a job with
     a work budget, ``steps``; CPU seconds otherwise): its run folder's latest checkpoint, else
     the last of its kept snapshots (a run trained on another machine), else 0."""
+    if _read is None:
+        return _done(job)
+    if job["label"] not in _read:
+        _read[job["label"]] = _done(job)
+    return _read[job["label"]]
+
+
+def _done(job: dict) -> float:
     import torch
 
     from gozero.research.curve import run_snapshots
@@ -587,7 +611,7 @@ def main() -> None:
             if not here:  # not measured yet: this machine, measured now
                 here.append(measure_here())
             j = scaled(j, here[0]) if "base_budget" in j else {**j, "speed": here[0]}
-        so_far = done(j)  # the checkpoint read once
+        so_far = done(j)
         return so_far >= goal(j) or time.time() + wall_estimate(j, so_far) <= args.until
 
     full_first = args.full_first and args.stage == "main" and not args.train_first
@@ -602,10 +626,11 @@ def main() -> None:
         run_job(job, args.commit, rate=not args.train_first)
 
     while True:  # the list is read again after every run: an arm whose pilot completes meanwhile joins
-        todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
-                and not (args.train_first and (j.get("work") or _trained(j)))]
-        first = [j for j in todo if j["label"] not in firsts and not j.get("work") and _trained(j)
-                 and not full_rated(j)] if full_first else []
+        with one_read():
+            todo = [j for j in stage_jobs() if j["label"] not in tried and not rated(j) and fits(j)
+                    and not (args.train_first and (j.get("work") or _trained(j)))]
+            first = [j for j in todo if j["label"] not in firsts and not j.get("work") and _trained(j)
+                     and not full_rated(j)] if full_first else []
         if first and _take(first, rate_full):
             continue
         if not _take(todo, take_on):

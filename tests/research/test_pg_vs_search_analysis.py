@@ -555,3 +555,23 @@ def test_the_reanalyse_floor_of_a_real_run_is_a_pair_of_distances_and_repeats(an
     assert reanalyse_floor.floor(tmp_path, positions=16, simulations=(4,)) == got  # seeded: the same positions
     with pytest.raises(FileNotFoundError):
         reanalyse_floor.floor(tmp_path / "nothing")
+
+
+def test_within_one_read_a_runs_checkpoint_is_read_once(analyse, tmp_path, monkeypatch):
+    import study
+    import torch
+
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    job = {"label": "A3-s2", "exp": tmp_path, "steps": 2000}
+    (tmp_path / "runs" / "A3-s2" / "checkpoints").mkdir(parents=True)
+    latest = tmp_path / "runs" / "A3-s2" / "checkpoints" / "latest.pt"
+    torch.save({"step": 700}, latest)
+    loads = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    with study.one_read():
+        assert study.done(job) == 700 and not study._trained(job) and study.done(dict(job)) == 700
+        torch.save({"step": 2000}, latest)  # trained meanwhile: seen at the next pass
+        assert study.done(job) == 700
+    assert len(loads) == 1
+    assert study.done(job) == 2000 and study._trained(job) and len(loads) == 3  # outside it, read each time
