@@ -45,7 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from gozero.research.report import curve_label
@@ -543,13 +543,15 @@ def run_job(job: dict, commit: bool, rate: bool = True, final_only: bool = False
     subprocess.run(argv, check=False)
 
 
-def until_time(text: str) -> float:
-    """``HH:MM`` (UTC, today) or an ISO 8601 time -> a Unix time."""
+def until_time(text: str, now: datetime | None = None) -> float:
+    """``HH:MM`` (UTC, its next occurrence: today, or tomorrow once it has passed today, so a
+    session that crosses midnight can name its end) or an ISO 8601 time -> a Unix time."""
     try:
         if len(text) <= 5 and ":" in text:
             hh, mm = (int(x) for x in text.split(":"))
-            now = datetime.now(timezone.utc)
-            return now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+            now = now or datetime.now(timezone.utc)
+            at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            return (at if at > now else at + timedelta(days=1)).timestamp()
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
     except ValueError as exc:
@@ -563,7 +565,7 @@ def main() -> None:
     ap.add_argument("--seeds", default=",".join(map(str, MAIN_SEEDS)))
     ap.add_argument("--commit", action="store_true", help="git-commit each ledger row as it arrives")
     ap.add_argument("--until", type=until_time, default=None,
-                    help="start no training that cannot finish by then (UTC: HH:MM today, or ISO 8601)")
+                    help="start no training that cannot finish by then (UTC: HH:MM, its next occurrence, or ISO 8601)")
     ap.add_argument("--train-first", action="store_true",
                     help="train (and keep the snapshots of) every run that fits before --until, rating none: "
                          "a session's training first, the ratings, which any machine can do, after")

@@ -277,8 +277,10 @@ def test_a_main_run_is_rated_from_its_kept_snapshots_once_its_folder_is_gone(ana
 
     from datetime import datetime, timezone
 
-    t = datetime.fromtimestamp(study.until_time("07:05"), timezone.utc)
-    assert (t.hour, t.minute, t.date()) == (7, 5, datetime.now(timezone.utc).date())
+    evening = datetime(2026, 12, 6, 22, 30, tzinfo=timezone.utc)
+    assert study.until_time("23:15", evening) == datetime(2026, 12, 6, 23, 15, tzinfo=timezone.utc).timestamp()
+    # an HH:MM already past today is tomorrow's: a session that crosses midnight names its end
+    assert study.until_time("00:12", evening) == datetime(2026, 12, 7, 0, 12, tzinfo=timezone.utc).timestamp()
     assert study.until_time("2026-12-02T07:05:00Z") == datetime(2026, 12, 2, 7, 5, tzinfo=timezone.utc).timestamp()
     with pytest.raises(argparse.ArgumentTypeError):
         study.until_time("soon")
