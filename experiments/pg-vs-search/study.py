@@ -422,10 +422,14 @@ def wall_estimate(job: dict, so_far: float) -> float:
 
 def _throughput(label: str, path: Path, seconds: float = 10.0) -> bool:
     """Append what one core of this machine buys (``throughput.py``, ``seconds`` CPU s per
-    row) under ``label`` to ``path``."""
+    row) under ``label`` to ``path``. One measure at a time on a machine (``RUNS/.measure.lock``):
+    two copies measuring at once read it slower than one does (README "Deviations", 2026-12-06)."""
     argv = [sys.executable, str(HERE / "throughput.py"), "--seconds", f"{seconds:g}", "--label", label,
             "--append", str(path)]
-    return subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode == 0
+    RUNS.mkdir(parents=True, exist_ok=True)
+    with open(RUNS / ".measure.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode == 0
 
 
 def measure_here(seconds: float = 10.0) -> float | None:

@@ -577,3 +577,28 @@ def test_within_one_read_a_runs_checkpoint_is_read_once(analyse, tmp_path, monke
         assert study.done(job) == 700
     assert len(loads) == 1
     assert study.done(job) == 2000 and study._trained(job) and len(loads) == 3  # outside it, read each time
+
+
+def test_a_machine_measure_holds_the_measure_lock_so_two_copies_never_measure_at_once(analyse, tmp_path,
+                                                                                      monkeypatch):
+    import fcntl
+
+    import study
+
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    held = []
+
+    def fake_run(argv, **kw):  # the throughput script's run: is another copy able to take the lock now?
+        with open(tmp_path / "runs" / ".measure.lock", "a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    assert study._throughput("A7-s0", tmp_path / "machines.jsonl")
+    assert held == [True]
+    with open(tmp_path / "runs" / ".measure.lock", "a") as after:  # and free once the measure is done
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)
