@@ -387,6 +387,11 @@ def pairs_section(table: dict, signals: dict) -> list[str]:
 
 
 
+# A7-s0's and A7-s1's snapshots at A7-s2's budget, rated as curves LABEL-2844s (README
+# "Deviations", 2026-12-06 23:25): reported beside the registered full-budget point
+SENSITIVITY = "2844s"
+
+
 def reanalyse_section(table: dict, signals: dict) -> list[str]:
     """The reanalyse gain seed by seed: A7's full-budget rating against A5's of the same seed,
     what each trained and played in the budget, and how far A7's refreshes moved its targets
@@ -414,19 +419,29 @@ def reanalyse_section(table: dict, signals: dict) -> list[str]:
            "256 positions of its replay window refreshed by its last network, stored against refreshed and two "
            "refreshes against each other (total variation), at the refresh's simulations and at 64; a refresh is "
            "news only above the second.", "",
-           "| seed | A7 Elo / raw | A5 Elo / raw | gain / raw | A7 steps, games | A5 steps, games | "
-           "moved: KL bits, TV, value | floor: stored vs refreshed, refresh vs refresh |",
-           "|---|---|---|---|---|---|---|---|"]
+           "*at 2,844 s*: the run's snapshot at A7-s2's budget, 2,844 CPU s, and its gain over A5 (README "
+           "Deviations, 2026-12-06 23:25: seeds 0 and 1 were measured at 0.95-1.0 of the reference, seed 2 at 1.27; "
+           "this point decides nothing).", "",
+           "| seed | A7 Elo / raw | A5 Elo / raw | gain / raw | A7 at 2,844 s / raw | its gain / raw | "
+           "A7 steps, games | A5 steps, games | moved: KL bits, TV, value | "
+           "floor: stored vs refreshed, refresh vs refresh |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def diff(a: dict | None, b: dict | None) -> str:
+        return "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
+
     for s, label in zip(MAIN_SEEDS, labels, strict=True):
         (a7, r7), (a5, r5) = rating(label), rating(f"A5-s{s}")
-        gain = "-" if not (r7 and r5) else f"{r7['elo'] - r5['elo']:+.0f} / {r7['raw_elo'] - r5['raw_elo']:+.0f}"
+        alt = max((table.get(f"{label}-{SENSITIVITY}") or {}).values(), key=lambda r: r["cpu_s"], default=None)
+        at = "-" if alt is None else f"{alt['elo']:.0f} / {alt['raw_elo']:.0f}"
         sig = signals.get(label) or {}
         moved = "-" if "reanalyse_tv" not in sig else \
             f"{num(sig['reanalyse_kl_bits'])}, {num(sig['reanalyse_tv'], '.2f')}, {num(sig['reanalyse_value_change'])}"
         fl = sig.get("reanalyse_floor") or []
         floor = "; ".join(f"{f['stored_vs_refreshed_tv']:.2f}, {f['refresh_vs_refresh_tv']:.2f} "
                           f"({f['simulations']} sims)" for f in fl) or "-"
-        out.append(f"| {s} | {a7} | {a5} | {gain} | {work(label)} | {work(f'A5-s{s}')} | {moved} | {floor} |")
+        out.append(f"| {s} | {a7} | {a5} | {diff(r7, r5)} | {at} | {diff(alt, r5)} | {work(label)} | "
+                   f"{work(f'A5-s{s}')} | {moved} | {floor} |")
     return out
 
 def h6(table: dict, key: str) -> str:

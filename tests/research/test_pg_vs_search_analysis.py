@@ -508,10 +508,11 @@ def test_the_reanalyse_section_sets_each_a7_seed_against_a5s_with_its_targets_mo
     signals = {"A5-s0": {"steps": 4061, "games": 17000},
                "A7-s0": {"steps": 2500, "games": 11000, "reanalyse_kl_bits": 12.5, "reanalyse_tv": 0.833,
                          "reanalyse_value_change": 0.0912, "reanalyse_floor": floor}}
+    table["A7-s1-2844s"] = {0.5: {"elo": 1090.0, "raw_elo": 1000.0, "cpu_s": 2844.0}}  # the sensitivity point
     text = "\n".join(analyse.reanalyse_section(table, signals))
-    assert "| 0 | 1160 / 1060 | 1100 / 1000 | +60 / +60 | 2,500, 11,000 | 4,061, 17,000 | 12.5, 0.83, 0.0912 | " \
-           "0.81, 0.60 (16 sims); 0.70, 0.40 (64 sims) |" in text
-    assert "| 1 | 1170 / 1070 | 1110 / 1010 | +60 / +60 | - | - | - | - |" in text
+    assert "| 0 | 1160 / 1060 | 1100 / 1000 | +60 / +60 | - | - | 2,500, 11,000 | 4,061, 17,000 | " \
+           "12.5, 0.83, 0.0912 | 0.81, 0.60 (16 sims); 0.70, 0.40 (64 sims) |" in text
+    assert "| 1 | 1170 / 1070 | 1110 / 1010 | +60 / +60 | 1090 / 1000 | -20 / -10 | - | - | - | - |" in text
     assert "| 2 | - | 1120 / 1020 | - |" in text
     no_a7 = {k: v for k, v in table.items() if not k.startswith("A7")}
     assert analyse.reanalyse_section(no_a7, {}) == []  # no section before any A7 run
