@@ -388,7 +388,7 @@ def pairs_section(table: dict, signals: dict) -> list[str]:
 
 
 # A7-s0's and A7-s1's snapshots at A7-s2's budget, rated as curves LABEL-2844s (README
-# "Deviations", 2026-12-06 23:25): reported beside the registered full-budget point
+# "Deviations", 2026-12-06 23:20): reported beside the registered full-budget point
 SENSITIVITY = "2844s"
 
 
@@ -420,7 +420,7 @@ def reanalyse_section(table: dict, signals: dict) -> list[str]:
            "refreshes against each other (total variation), at the refresh's simulations and at 64; a refresh is "
            "news only above the second.", "",
            "*at 2,844 s*: the run's snapshot at A7-s2's budget, 2,844 CPU s, and its gain over A5 (README "
-           "Deviations, 2026-12-06 23:25: seeds 0 and 1 were measured at 0.95-1.0 of the reference, seed 2 at 1.27; "
+           "Deviations, 2026-12-06 23:20: seeds 0 and 1 were measured at 0.95-1.0 of the reference, seed 2 at 1.27; "
            "this point decides nothing).", "",
            "| seed | A7 Elo / raw | A5 Elo / raw | gain / raw | A7 at 2,844 s / raw | its gain / raw | "
            "A7 steps, games | A5 steps, games | moved: KL bits, TV, value | "
