@@ -413,8 +413,9 @@ def reanalyse_section(table: dict, signals: dict) -> list[str]:
 
     out = ["", "## The reanalyse gain (A7 against A5 of the same seed, full budget)", "",
            "A7 is A5 with a share of each batch re-searched by the current network (its pilot's frozen "
-           "configuration). The refresh costs training time, so at equal CPU time A7 trains fewer steps and plays "
-           "fewer games. *moved*: the median over the second half of its batches of the refreshed targets' "
+           "configuration). The refresh costs training time, so at equal CPU time A7 should train fewer steps and play "
+           "fewer games than A5; the steps and games columns say what each did. *moved*: the median over the second "
+           "half of its batches of the refreshed targets' "
            "distance from the stored ones (KL in bits, total variation) and of the value change. *floor*: "
            "256 positions of its replay window refreshed by its last network, stored against refreshed and two "
            "refreshes against each other (total variation), at the refresh's simulations and at 64; a refresh is "
