@@ -386,7 +386,6 @@ def pairs_section(table: dict, signals: dict) -> list[str]:
     return out
 
 
-
 # A7-s0's and A7-s1's snapshots at A7-s2's budget, rated as curves LABEL-2844s (README
 # "Deviations", 2026-12-06 23:20): reported beside the registered full-budget point
 SENSITIVITY = "2844s"
@@ -400,9 +399,8 @@ def reanalyse_section(table: dict, signals: dict) -> list[str]:
     if not any(1.0 in table.get(x, {}) or x in signals for x in labels):
         return []
 
-    def rating(label: str) -> tuple[str, dict | None]:
-        r = table.get(label, {}).get(1.0)
-        return ("-", None) if r is None else (f"{r['elo']:.0f} / {r['raw_elo']:.0f}", r)
+    def elo(r: dict | None) -> str:
+        return "-" if r is None else f"{r['elo']:.0f} / {r['raw_elo']:.0f}"
 
     def work(label: str) -> str:
         s = signals.get(label)
@@ -432,18 +430,18 @@ def reanalyse_section(table: dict, signals: dict) -> list[str]:
         return "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
 
     for s, label in zip(MAIN_SEEDS, labels, strict=True):
-        (a7, r7), (a5, r5) = rating(label), rating(f"A5-s{s}")
+        r7, r5 = table.get(label, {}).get(1.0), table.get(f"A5-s{s}", {}).get(1.0)
         alt = max((table.get(f"{label}-{SENSITIVITY}") or {}).values(), key=lambda r: r["cpu_s"], default=None)
-        at = "-" if alt is None else f"{alt['elo']:.0f} / {alt['raw_elo']:.0f}"
         sig = signals.get(label) or {}
         moved = "-" if "reanalyse_tv" not in sig else \
             f"{num(sig['reanalyse_kl_bits'])}, {num(sig['reanalyse_tv'], '.2f')}, {num(sig['reanalyse_value_change'])}"
         fl = sig.get("reanalyse_floor") or []
         floor = "; ".join(f"{f['stored_vs_refreshed_tv']:.2f}, {f['refresh_vs_refresh_tv']:.2f} "
                           f"({f['simulations']} sims)" for f in fl) or "-"
-        out.append(f"| {s} | {a7} | {a5} | {diff(r7, r5)} | {at} | {diff(alt, r5)} | {work(label)} | "
+        out.append(f"| {s} | {elo(r7)} | {elo(r5)} | {diff(r7, r5)} | {elo(alt)} | {diff(alt, r5)} | {work(label)} | "
                    f"{work(f'A5-s{s}')} | {moved} | {floor} |")
     return out
+
 
 def h6(table: dict, key: str) -> str:
     e = {a: _elos(table, a, 1.0, key) for a in ("A1", "A2", "A5", "A6")}
