@@ -179,11 +179,8 @@ def reanalyse_floor(run: Path) -> list[dict] | None:
     where its folder has no self-play data or network left."""
     import reanalyse_floor as rf  # this folder's script (on sys.path as analyse is)
 
-    from gozero.train.config import load_config
-
-    sims = load_config(file=run / "config.toml").train.reanalyse_simulations
     try:
-        return rf.floor(run, simulations=tuple(sorted({sims, 64})))
+        return rf.floor(run)
     except FileNotFoundError:
         return None
 

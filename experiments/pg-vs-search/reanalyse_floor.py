@@ -4,7 +4,7 @@ the run's newest network, and between two refreshes that differ only in the rand
 symmetry of their network calls. A refresh counts as news only above that floor.
 `analyse.collect` takes it into signals.json for every run that reanalysed.
 
-    taskset -c 1 nice python experiments/pg-vs-search/reanalyse_floor.py RUN [--positions 256] [--simulations 16 64]
+    taskset -c 1 nice python experiments/pg-vs-search/reanalyse_floor.py RUN [--positions 256] [--simulations N ...]
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     return float(0.5 * np.abs(p.astype(np.float64) - q.astype(np.float64)).sum(axis=1).mean())
 
 
-def floor(run: Path, positions: int = 256, simulations: tuple[int, ...] = (16, 64)) -> list[dict]:
-    """Per simulation count: the stored targets of ``positions`` sampled from the run's replay
-    window against a refresh by its newest network, and two such refreshes against each other
-    (total variation, mean over positions)."""
+def floor(run: Path, positions: int = 256, simulations: tuple[int, ...] | None = None) -> list[dict]:
+    """Per simulation count (by default the run's own refresh's and 64): the stored targets of
+    ``positions`` sampled from the run's replay window against a refresh by its newest
+    network, and two such refreshes against each other (total variation, mean over positions)."""
     cfg = load_config(file=run / "config.toml")
+    if simulations is None:
+        simulations = tuple(sorted({cfg.train.reanalyse_simulations, 64}))
     model, meta = load_checkpoint_model(run / "checkpoints" / "model_latest.pt")
     window = ReplayWindow(run, cfg.game.size, cfg.train.window_min, cfg.train.window_max, cfg.train.window_alpha,
                           cfg.train.window_beta, seed=0)
@@ -51,11 +53,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--positions", type=int, default=256)
-    ap.add_argument("--simulations", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--simulations", type=int, nargs="+", default=None,
+                    help="simulation counts (default: the run's own refresh's and 64)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     try:
-        lines = floor(args.run, args.positions, tuple(args.simulations))
+        lines = floor(args.run, args.positions, tuple(args.simulations) if args.simulations else None)
     except FileNotFoundError as e:
         raise SystemExit(f"reanalyse_floor: {e}") from None
     for line in lines:

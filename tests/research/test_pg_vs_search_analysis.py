@@ -556,6 +556,7 @@ def test_the_reanalyse_floor_of_a_real_run_is_a_pair_of_distances_and_repeats(an
     assert [g["simulations"] for g in got] == [4] and got[0]["positions"] == 16
     assert 0 < got[0]["stored_vs_refreshed_tv"] <= 1 and 0 <= got[0]["refresh_vs_refresh_tv"] <= 1
     assert reanalyse_floor.floor(tmp_path, positions=16, simulations=(4,)) == got  # seeded: the same positions
+    assert [g["simulations"] for g in reanalyse_floor.floor(tmp_path, positions=4)] == [4, 64]  # its own, and 64
     with pytest.raises(FileNotFoundError):
         reanalyse_floor.floor(tmp_path / "nothing")
 
