@@ -57,6 +57,7 @@ DOC = HERE.parents[1] / "docs" / "research" / "pg-vs-search.md"
 # inside; the tables above it are regenerated, it is not): the report's "Discussion"
 DISCUSSION = HERE / "discussion.md"
 FIG = HERE / "pg-vs-search.png"
+NINE_FIG = HERE / "pg-vs-search-9x9.png"
 SEARCH_ARMS, PG_ARMS = ("A3", "A4", "A5"), ("A1", "A2")
 POINTS = (*FRACTIONS, 1.0)
 _DESC = re.compile(r"^curve (?P<label>[^:]+): .*\(point (?P<point>[0-9.e+]+) s\)")
@@ -507,6 +508,67 @@ def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -
     return f"partial ({said})", raw
 
 
+def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -> list[str]:
+    """The 9x9 confirmation's two curves side by side: per point (reference CPU seconds) each
+    arm's searched rating with its 95 % interval, raw rating, training steps and games, and the
+    gap; draws `NINE_FIG`. Empty until the pair is picked and its non-A5 arm has a rating."""
+    if pair is None:
+        return []
+    s, p = (curves.get(nine_label(a), {}) for a in pair)
+    if not p:
+        return []
+
+    def cell(r: dict | None) -> str:
+        return "-" if r is None else f"{r['elo']:.0f} [{r['elo_low']:.0f}, {r['elo_high']:.0f}] / {r['raw_elo']:.0f}"
+
+    def work(r: dict | None) -> str:
+        return "-" if r is None else f"{r.get('steps') or 0:,}, {r.get('games') or 0:,}"
+
+    out = ["", f"## The 9x9 confirmation ({pair[0]} against {pair[1]}, seed 0)", "",
+           f"Each arm trained 4 reference CPU-hours of `gozero train --preset 9x9` on two cores "
+           f"({pair[0]}'s run is the [9x9 CPU curve](../../experiments/2026-12-01-9x9-cpu-curve/README.md)'s), "
+           "rated on that experiment's frozen panel at the doubling points of training CPU time (reference "
+           "seconds; the last row of each arm is its last snapshot). Searched Elo [95 %] / raw; gap = "
+           f"{pair[0]} - {pair[1]}, searched / raw.", "",
+           f"![9x9 confirmation: Elo against CPU seconds](../../experiments/pg-vs-search/{NINE_FIG.name})", "",
+           f"| CPU s (reference) | {pair[0]} Elo / raw | {pair[1]} Elo / raw | gap | {pair[0]} steps, games | "
+           f"{pair[1]} steps, games |", "|---|---|---|---|---|---|"]
+    for pt in sorted(set(s) | set(p)):
+        a, b = s.get(pt), p.get(pt)
+        gap = "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
+        out.append(f"| {pt:,.0f} | {cell(a)} | {cell(b)} | {gap} | {work(a)} | {work(b)} |")
+    _nine_figure({a: c for a, c in zip(pair, (s, p), strict=True)})
+    return out
+
+
+def _nine_figure(curves: dict[str, dict[float, dict]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arm, c in curves.items():
+        pts = sorted(pt for pt in c if pt > 0)
+        if not pts:
+            continue
+        k = (CORE + OPTIONAL).index(arm)
+        elo = [c[pt]["elo"] for pt in pts]
+        ax.errorbar(pts, elo, yerr=[[e - c[pt]["elo_low"] for e, pt in zip(elo, pts, strict=True)],
+                                    [c[pt]["elo_high"] - e for e, pt in zip(elo, pts, strict=True)]],
+                    fmt="-o", color=f"C{k}", markersize=4, capsize=3, label=f"{arm} {ARMS[arm][0]}, searched")
+        ax.plot(pts, [c[pt]["raw_elo"] for pt in pts], "--", color=f"C{k}", alpha=0.6, label=f"{arm} raw")
+    ax.set_xscale("log")
+    ax.set_xlabel("training CPU seconds (reference)")
+    ax.set_ylabel("9x9 panel Elo (bars: 95 %)")
+    ax.set_title("9x9 confirmation, seed 0")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(NINE_FIG, dpi=110)
+    plt.close(fig)
+
+
 # -- report ----------------------------------------------------------------------------------
 
 def crash_text(desc: str) -> str:
@@ -666,7 +728,7 @@ def report() -> Path:
     pair, nine = confirm_pair(table), nine_curves()
     verdict, raw = h_nine(nine, pair)
     lines += [f"| 9x9 confirmation{' (' + ' vs '.join(pair) + ')' if pair else ''} | {verdict} | {raw} |"]
-    lines += pairs_section(table, signals) + reanalyse_section(table, signals) + [""]
+    lines += pairs_section(table, signals) + reanalyse_section(table, signals) + nine_section(nine, pair) + [""]
     if table:
         _figure(table)
         lines += ["![Elo against CPU seconds per arm](../../experiments/pg-vs-search/pg-vs-search.png)", "",

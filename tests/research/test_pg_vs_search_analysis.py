@@ -164,6 +164,20 @@ def test_a_9x9_run_on_a_slower_machine_trains_and_is_matched_in_reference_cpu_se
     assert verdict.startswith("confirmed") and "vs A1 120" in verdict
 
 
+def test_the_9x9_section_sets_the_two_curves_side_by_side_and_draws_them(analyse, tmp_path, monkeypatch):
+    monkeypatch.setattr(analyse, "NINE_FIG", tmp_path / "nine.png")
+    pair = ("A5", "A2")
+    curve = [(120.0, 110.0, 100.0, 80.0), (240.0, 230.0, 300.0, 80.0), (14405.0, 14405.0, 600.0, 80.0)]
+    assert analyse.nine_section(_nine({"9x9-cpu-curve": curve}), pair) == []  # A2 not rated yet
+    assert analyse.nine_section(_nine({"9x9-cpu-curve": curve}), None) == []
+    got = analyse.nine_section(_nine({"9x9-cpu-curve": curve, "9x9-A2": [(240.0, 235.0, 150.0, 60.0)]}), pair)
+    rows = [line for line in got if line.startswith("| 1") or line.startswith("| 2")]
+    assert [r.split(" | ")[0] for r in rows] == ["| 120", "| 240", "| 14,405"]  # every point either arm rated
+    assert rows[1].split(" | ")[1:4] == ["300 [220, 380] / 250", "150 [90, 210] / 100", "+150 / +150"]
+    assert rows[0].split(" | ")[2:4] == ["-", "-"]  # A2 has no 120 s point: no gap
+    assert (tmp_path / "nine.png").stat().st_size > 0
+
+
 def test_the_9x9_verdict_follows_its_registered_criteria(analyse):
     pair = ("A5", "A1")
     curve = [(120.0, 110.0, 100.0, 80.0), (240.0, 230.0, 300.0, 80.0), (14405.0, 14405.0, 600.0, 80.0)]
