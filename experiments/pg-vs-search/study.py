@@ -59,7 +59,8 @@ RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and the snaps
 # "Deviations"): the rows rated from it stay in the ledger, and the analysis leaves out the
 # rows of that label written before the time given, and the machine measures too (`speed`);
 # the run is trained again, same label. A7-c0 was measured, then lost before its first checkpoint.
-LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z", "A7-c0": "2026-12-02T16:00:00Z"}
+LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z", "A7-c0": "2026-12-02T16:00:00Z",
+        "9x9-A2": "2026-12-07T01:35:00Z"}
 
 # arm -> (name, overrides); README.md "Arms"
 ARMS: dict[str, tuple[str, list[str]]] = {
@@ -103,6 +104,11 @@ NINE = HERE.parent / "2026-12-01-9x9-cpu-curve"
 NINE_PRESET, NINE_BUDGET, NINE_SEED, NINE_FIRST = "9x9", 14400.0, 0, 120.0  # NINE_FIRST: --doubling 2m
 NINE_SETUP = ["run.torch_threads=1", "run.device=\"cpu\"", "run.keep_checkpoints=0", "selfplay.sgf_every=0",
               "run.selfplay_workers=2"]
+# README "Deviations", 2026-12-07: an arm that acts with the raw policy trains alternating
+# (self-play, then training, in one process) as every 7x7 run did, with generations of 32
+# games (about 3,800 positions: the registered two generations in its 8,192-position window);
+# beside two raw-policy workers its trainer saw 5 % of what they played
+NINE_POLICY_SETUP = ["run.selfplay_workers=0", "run.games_per_generation=32", "selfplay.parallel_games=32"]
 NINE_CURVE = "9x9-cpu-curve"  # the curve's own run: Gumbel with completed-Q targets, the preset's default (A5)
 # the keys of an arm's frozen pilot configuration that are its own (the learning rate and the
 # search arms' sample reuse stay the 9x9 preset's)
@@ -294,7 +300,11 @@ def confirm_jobs(pair: tuple[str, ...]) -> list[dict]:
         won = pilot_winner(arm)
         own = [kv for kv in (GRIDS[arm][won[0]] if won else []) if kv.split("=")[0] in OWN_KEYS.get(arm, ())]
         label = nine_label(arm)
-        out.append(scaled({"label": label, "arm": arm, "overrides": NINE_SETUP + ARMS[arm][1] + own,
+        setup = NINE_SETUP
+        if 'selfplay.acting="policy"' in ARMS[arm][1]:
+            mine = {kv.split("=")[0] for kv in NINE_POLICY_SETUP}
+            setup = [kv for kv in NINE_SETUP if kv.split("=")[0] not in mine] + NINE_POLICY_SETUP
+        out.append(scaled({"label": label, "arm": arm, "overrides": setup + ARMS[arm][1] + own,
                            "seed": NINE_SEED, "base_budget": NINE_BUDGET, "fractions": fractions, "exp": NINE,
                            "preset": NINE_PRESET}, speed(label)))
     return out
@@ -408,14 +418,14 @@ PILOT_RATING_WALL = 900.0  # a pilot run's one rating (80 games), which needs it
 def wall_estimate(job: dict, so_far: float) -> float:
     """Seconds of wall-clock time the job still needs before what it did is safe in git, its
     run having trained ``so_far`` (`done`): its training's CPU seconds left over
-    the cores it runs on (two for the 9x9 confirmation, one
+    the cores it runs on (two for a 9x9 confirmation run with self-play workers, one
     otherwise), with a tenth spare, and for a pilot run (which keeps no network) its rating.
     A work budget's steps take 1 reference CPU-hour for all of them, over the machine's
     ``job["speed"]``, with `WORK_SPARE` (the measure has misjudged machines by up to a third).
     A main run's snapshots are committed once it is trained, and each rating as it is done."""
     if "steps" in job:
         return max(job["steps"] - so_far, 0.0) / job["steps"] * MAIN_BUDGET / (job.get("speed") or 1.0) * WORK_SPARE
-    cores = 2 if job.get("preset") else 1
+    cores = 2 if job.get("preset") and "run.selfplay_workers=0" not in job.get("overrides", ()) else 1
     left = max(job["budget"] - so_far, 0.0) / cores * 1.1
     return left + (PILOT_RATING_WALL if not job["points"] else 0.0)
 

@@ -164,6 +164,21 @@ def test_a_9x9_run_on_a_slower_machine_trains_and_is_matched_in_reference_cpu_se
     assert verdict.startswith("confirmed") and "vs A1 120" in verdict
 
 
+def test_a_9x9_arm_that_acts_with_its_policy_trains_alternating_and_a_search_arm_beside_workers(analyse,
+                                                                                                monkeypatch):
+    import study
+
+    monkeypatch.setattr(study, "speed", lambda label: None)
+    (pg,) = study.confirm_jobs(("A5", "A2"))
+    (search, pg1) = study.confirm_jobs(("A3", "A1"))
+    for job in (pg, pg1):
+        assert "run.selfplay_workers=0" in job["overrides"] and "run.selfplay_workers=2" not in job["overrides"]
+        assert "run.games_per_generation=32" in job["overrides"]
+    assert "run.selfplay_workers=2" in search["overrides"] and "run.selfplay_workers=0" not in search["overrides"]
+    # the wall time --until reckons with: one core alternating, two beside workers
+    assert study.wall_estimate(pg, 0.0) == pytest.approx(2 * study.wall_estimate(search, 0.0))
+
+
 def test_the_9x9_section_sets_the_two_curves_side_by_side_and_draws_them(analyse, tmp_path, monkeypatch):
     monkeypatch.setattr(analyse, "NINE_FIG", tmp_path / "nine.png")
     pair = ("A5", "A2")
@@ -210,7 +225,8 @@ def test_the_9x9_runs_take_the_curves_setup_and_only_the_arms_own_frozen_keys(an
     assert not any(kv.startswith(pilot_only) for kv in job["overrides"])
     cfg = load_config(preset="9x9", overrides=job["overrides"] + ["run.seed=0", "run.max_cpu_seconds=14400"])
     nine = load_config(preset="9x9")
-    assert cfg.selfplay.acting == "policy" and cfg.train.policy_loss == "ppo" and cfg.run.selfplay_workers == 2
+    assert cfg.selfplay.acting == "policy" and cfg.train.policy_loss == "ppo"
+    assert cfg.run.selfplay_workers == 0 and cfg.run.games_per_generation == 32  # alternating (README, 2026-12-07)
     assert cfg.train.lr == nine.train.lr and cfg.train.window_max == 8192 and cfg.game.size == 9
 
 

@@ -96,6 +96,27 @@ def test_a_step_budget_ends_the_run_exactly_there_mid_generation(tmp_path):
     assert again.trainer.step == 6 and again.generation == run.generation
 
 
+def test_a_round_counts_only_the_new_positions_its_window_still_holds(tmp_path, monkeypatch):
+    cfg = load_config(preset="tiny", overrides=FAST + ["train.sample_reuse=2.0", "train.batch_size=32",
+                                                      "train.min_steps_per_generation=1",
+                                                      "train.max_steps_per_generation=1000"])
+    run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)
+    planned = []
+
+    def record(window, steps: int) -> dict:
+        planned.append(steps)
+        return {}
+    monkeypatch.setattr(run, "_train_steps", record)
+
+    class Window:  # holds 160 positions
+        def __len__(self) -> int:
+            return 160
+
+    run._train_round(Window(), 48)  # fewer than the window: 2 x 48 / 32
+    run._train_round(Window(), 10_000)  # workers outran the trainer: only the 160 it holds count
+    assert planned == [3, 10]
+
+
 def test_train_only_goes_on_from_the_checkpoint_without_selfplay(tmp_path):
     cfg = load_config(preset="tiny", overrides=FAST + ["run.max_generations=1"])
     run = TrainingRun.create(tmp_path, cfg, log=lambda s: None)

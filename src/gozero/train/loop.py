@@ -264,7 +264,12 @@ class TrainingRun:
         return not (should_stop is not None and should_stop())
 
     def _train_round(self, window: ReplayWindow, new_pos: int) -> tuple[int, dict[str, float]]:
+        """``train.sample_reuse`` samples per new position, counting only the new positions the
+        window still holds: self-play workers that outrun the trainer (raw-policy acting)
+        deliver more than the window keeps, and steps for the rest would reuse the window's
+        positions that many more times."""
         cfg = self.cfg
+        new_pos = min(new_pos, len(window))
         steps = int(np.clip(round(cfg.train.sample_reuse * new_pos / cfg.train.batch_size),
                             cfg.train.min_steps_per_generation, cfg.train.max_steps_per_generation))
         if not len(window):
