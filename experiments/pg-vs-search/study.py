@@ -16,7 +16,7 @@ own. Every run's machine is measured before it trains.
     taskset -c 1 nice python experiments/pg-vs-search/study.py main --train-first --until HH:MM --commit
     taskset -c 1 nice python experiments/pg-vs-search/study.py main --full-first --commit   full-budget points first
     python experiments/pg-vs-search/study.py frozen          the pilot's winners, per arm
-    nice python experiments/pg-vs-search/study.py confirm --commit   the 9x9 confirmation (both cores)
+    taskset -c 0 nice python experiments/pg-vs-search/study.py confirm --commit   the 9x9 confirmation
 
 The arms, grids, seeds, budgets and checkpoint fractions are the ones pre-registered in
 README.md; the pilot's winners are read from the pilot ledger (highest Elo on the pilot
@@ -27,9 +27,10 @@ trained, so that its ratings go on from a clone once the machine that trained it
 
 ``confirm`` is the pre-registered 9x9 confirmation (README "9x9 confirmation"): once every
 core main run is rated it picks the pair (the best search arm and the best policy-gradient
-arm), trains each of them that has no 9x9 run yet with the 9x9 CPU curve's setup (both
-cores: a trainer and two self-play processes) and rates it on that experiment's panel. A5's
-9x9 run is the curve's own run (label ``9x9-cpu-curve``).
+arm), trains each of them that has no 9x9 run yet with the 9x9 CPU curve's setup (a search
+arm on both cores: a trainer and two self-play processes; a policy-acting arm alternating on
+one, README Deviations 2026-12-07) and rates it on that experiment's panel. A5's 9x9 run is
+the curve's own run (label ``9x9-cpu-curve``).
 """
 
 from __future__ import annotations
