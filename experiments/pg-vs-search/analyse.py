@@ -525,8 +525,10 @@ def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | N
         return "-" if r is None else f"{r.get('steps') or 0:,}, {r.get('games') or 0:,}"
 
     out = ["", f"## The 9x9 confirmation ({pair[0]} against {pair[1]}, seed 0)", "",
-           f"Each arm trained 4 reference CPU-hours of `gozero train --preset 9x9` on two cores "
-           f"({pair[0]}'s run is the [9x9 CPU curve](../../experiments/2026-12-01-9x9-cpu-curve/README.md)'s), "
+           "Each arm trained 4 reference CPU-hours of `gozero train --preset 9x9` (a search arm on two cores, "
+           "its trainer beside two self-play workers; a policy-acting arm alternating on one, README Deviations "
+           f"2026-12-07; {pair[0]}'s run is the "
+           "[9x9 CPU curve](../../experiments/2026-12-01-9x9-cpu-curve/README.md)'s), "
            "rated on that experiment's frozen panel at the doubling points of training CPU time (reference "
            "seconds; the last row of each arm is its last snapshot). Searched Elo [95 %] / raw; gap = "
            f"{pair[0]} - {pair[1]}, searched / raw.", "",
