@@ -511,7 +511,7 @@ def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -
 def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -> list[str]:
     """The 9x9 confirmation's two curves side by side: per point (reference CPU seconds) each
     arm's searched rating with its 95 % interval, raw rating, training steps and games, and the
-    gap; draws `NINE_FIG`. Empty until the pair is picked and its non-A5 arm has a rating."""
+    gap; draws `NINE_FIG`. Empty until the pair is picked and its policy-gradient arm has a rating."""
     if pair is None:
         return []
     s, p = (curves.get(nine_label(a), {}) for a in pair)
