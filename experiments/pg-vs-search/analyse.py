@@ -28,6 +28,7 @@ from study import (  # noqa: E402
     CPU_RULE,
     FRACTIONS,
     GRIDS,
+    LOST,
     MACHINES,
     MAIN_BUDGET,
     MAIN_SEEDS,
@@ -591,15 +592,28 @@ def machines_section() -> list[str]:
            "Runs trained before 2026-12-02 ran on the development VM the compute plan was measured on (the "
            "reference). From then on `study.py` measures the machine before it trains a run (`throughput.py`, "
            "untrained weights, one core, *s* CPU seconds per row): each row over the reference. "
-           "Back-to-back measures on one machine differ by up to about 15 %.", "",
-           "| run | measured | CPU | s | " + " | ".join(REFERENCE) + " | geometric mean |",
-           "|---|---|---|---|" + "---|" * (len(REFERENCE) + 1)]
+           "Back-to-back measures on one machine differ by up to about 15 %. *Counts*: the measure that "
+           "sets the run's budget (its first), one taken again on a resume (it moves nothing), or one of an "
+           "attempt that was voided (`study.LOST`).", "",
+           "| run | measured | CPU | s | " + " | ".join(REFERENCE) + " | geometric mean | counts |",
+           "|---|---|---|---|" + "---|" * (len(REFERENCE) + 2)]
     for line in lines:
         ratios = machine_ratios(line)
         gm = machine_speed(line) or float("nan")
         out.append(f"| {line['label']} | {line['time']} | {line['cpu']} | {line['seconds']:g} | "
-                   + " | ".join(f"{ratios[k]:.2f}" if k in ratios else "-" for k in REFERENCE) + f" | {gm:.2f} |")
+                   + " | ".join(f"{ratios[k]:.2f}" if k in ratios else "-" for k in REFERENCE)
+                   + f" | {gm:.2f} | {measure_role(line, lines)} |")
     return out
+
+
+def measure_role(line: dict, lines: list[dict]) -> str:
+    """What a machine measure did (`study.speed`): set its run's budget (the run's first measure
+    after its `LOST` cut), nothing (a later one, taken on a resume), or belonged to a void attempt."""
+    cut = LOST.get(line["label"], "")
+    if line.get("time", "") < cut:
+        return "void attempt"
+    first = next(m for m in lines if m.get("label") == line["label"] and m.get("time", "") >= cut)
+    return "budget" if first is line else "resume"
 
 
 def _figure(table: dict) -> None:

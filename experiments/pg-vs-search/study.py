@@ -60,8 +60,9 @@ RUNS = HERE / "runs"  # training runs (ignored by git; the ledgers and the snaps
 # "Deviations"): the rows rated from it stay in the ledger, and the analysis leaves out the
 # rows of that label written before the time given, and the machine measures too (`speed`);
 # the run is trained again, same label. A7-c0 was measured, then lost before its first checkpoint.
+# 9x9-A2's first attempt (00:29) was voided; the cut sits before its retrain's measure (01:34:01).
 LOST = {"A3-s0": "2026-12-02T04:00:00Z", "A4-s0": "2026-12-02T04:00:00Z", "A7-c0": "2026-12-02T16:00:00Z",
-        "9x9-A2": "2026-12-07T01:35:00Z"}
+        "9x9-A2": "2026-12-07T01:34:00Z"}
 
 # arm -> (name, overrides); README.md "Arms"
 ARMS: dict[str, tuple[str, list[str]]] = {

@@ -330,7 +330,28 @@ def test_a_machines_throughput_is_reported_over_the_reference(analyse, tmp_path,
     monkeypatch.setattr(analyse, "MACHINES", path)
     table = analyse.machines_section()
     assert table[-1].startswith("| A5-s1 | 2026-12-02T07:00:00Z | a CPU | 10 | 2.00 |")
-    assert table[-1].endswith("| 0.50 | 0.50 | 1.26 |")  # (2^4 x 0.5^2)^(1/6)
+    assert table[-1].endswith("| 0.50 | 0.50 | 1.26 | budget |")  # (2^4 x 0.5^2)^(1/6)
+
+
+def test_the_machines_table_says_which_measure_set_a_runs_budget(analyse, tmp_path, monkeypatch):
+    import json
+
+    ref = list(analyse.REFERENCE.values())
+    rows = [{"acting": "policy", "moves_per_s": ref[0]}, {"acting": "search", "moves_per_s": ref[1]},
+            {"acting": "search", "moves_per_s": ref[2]}, {"policy_loss": "search", "steps_per_s": ref[3]},
+            {"policy_loss": "ppo", "steps_per_s": ref[4]}, {"policy_loss": "r", "steps_per_s": ref[5]}]
+    times = ["2026-12-07T00:20:00Z", "2026-12-07T01:34:00Z", "2026-12-07T03:30:00Z"]
+    lines = [{"label": "9x9-A2", "time": t, "cpu": "c", "seconds": 10.0, "rows": rows} for t in times]
+    lines.insert(1, {"label": "A5-s1", "time": "2026-12-07T01:00:00Z", "cpu": "c", "seconds": 10.0, "rows": rows})
+    path = tmp_path / "machines.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    monkeypatch.setattr(analyse, "MACHINES", path)
+    monkeypatch.setitem(analyse.LOST, "9x9-A2", "2026-12-07T01:30:00Z")
+    roles = [row.rsplit("|", 2)[1].strip() for row in analyse.machines_section()[-4:]]
+    assert roles == ["void attempt", "budget", "budget", "resume"]  # A5-s1's own first measure sets its budget
+    monkeypatch.setitem(analyse.LOST, "9x9-A2", "2026-12-07T00:00:00Z")  # no attempt void: the first one counts
+    roles = [row.rsplit("|", 2)[1].strip() for row in analyse.machines_section()[-4:]]
+    assert roles == ["budget", "budget", "resume", "resume"]
 
 
 def test_throughput_appends_one_line_per_measure_that_the_report_reads(analyse, tmp_path):
