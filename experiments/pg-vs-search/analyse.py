@@ -536,10 +536,16 @@ def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | N
            f"![9x9 confirmation: Elo against CPU seconds](../../experiments/pg-vs-search/{NINE_FIG.name})", "",
            f"| CPU s (reference) | {pair[0]} Elo / raw | {pair[1]} Elo / raw | gap | {pair[0]} steps, games | "
            f"{pair[1]} steps, games |", "|---|---|---|---|---|---|"]
-    for pt in sorted(set(s) | set(p)):
-        a, b = s.get(pt), p.get(pt)
+    def ends(c: dict[float, dict]) -> dict[float, dict]:  # the last snapshot at 4 CPU-hours shares one row
+        return {(NINE_BUDGET if pt == max(c) and pt >= NINE_BUDGET * 0.99 else pt): r for pt, r in c.items()}
+
+    es, ep = ends(s), ends(p)
+    for pt in sorted(set(es) | set(ep)):
+        a, b = es.get(pt), ep.get(pt)
         gap = "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
-        out.append(f"| {pt:,.0f} | {cell(a)} | {cell(b)} | {gap} | {work(a)} | {work(b)} |")
+        at = f"{pt:,.0f}" if pt != NINE_BUDGET or (pt in s and pt in p) else \
+            "last snapshot (" + ", ".join(f"{max(c):,.0f}" for c in (s, p) if c and max(c) >= NINE_BUDGET * 0.99) + ")"
+        out.append(f"| {at} | {cell(a)} | {cell(b)} | {gap} | {work(a)} | {work(b)} |")
     _nine_figure({a: c for a, c in zip(pair, (s, p), strict=True)})
     return out
 

@@ -186,11 +186,17 @@ def test_the_9x9_section_sets_the_two_curves_side_by_side_and_draws_them(analyse
     assert analyse.nine_section(_nine({"9x9-cpu-curve": curve}), pair) == []  # A2 not rated yet
     assert analyse.nine_section(_nine({"9x9-cpu-curve": curve}), None) == []
     got = analyse.nine_section(_nine({"9x9-cpu-curve": curve, "9x9-A2": [(240.0, 235.0, 150.0, 60.0)]}), pair)
-    rows = [line for line in got if line.startswith("| 1") or line.startswith("| 2")]
-    assert [r.split(" | ")[0] for r in rows] == ["| 120", "| 240", "| 14,405"]  # every point either arm rated
+    rows = [line for line in got if line.startswith("| 1") or line.startswith("| 2") or line.startswith("| last")]
+    assert [r.split(" | ")[0] for r in rows] == ["| 120", "| 240", "| last snapshot (14,405)"]  # every point rated
     assert rows[1].split(" | ")[1:4] == ["300 [220, 380] / 250", "150 [90, 210] / 100", "+150 / +150"]
     assert rows[0].split(" | ")[2:4] == ["-", "-"]  # A2 has no 120 s point: no gap
     assert (tmp_path / "nine.png").stat().st_size > 0
+    # each arm's last snapshot at 4 CPU-hours (their CPU seconds differ a little) shares one row, with its gap
+    got = analyse.nine_section(_nine({"9x9-cpu-curve": curve, "9x9-A2": [(240.0, 235.0, 150.0, 60.0),
+                                                                        (14398.0, 14398.0, 400.0, 60.0)]}), pair)
+    last = [line for line in got if line.startswith("| last")]
+    assert len(last) == 1 and last[0].split(" | ")[0] == "| last snapshot (14,405, 14,398)"
+    assert last[0].split(" | ")[3] == "+200 / +200"
 
 
 def test_the_9x9_verdict_follows_its_registered_criteria(analyse):
