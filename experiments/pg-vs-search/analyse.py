@@ -39,6 +39,7 @@ from study import (  # noqa: E402
     RUNS,
     SIGNALS,
     WORK_TOLERANCE,
+    budget_measure,
     budget_scale,
     ledger_rows,
     lost,
@@ -543,7 +544,7 @@ def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | N
     for pt in sorted(set(es) | set(ep)):
         a, b = es.get(pt), ep.get(pt)
         gap = "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
-        at = f"{pt:,.0f}" if pt != NINE_BUDGET or (pt in s and pt in p) else \
+        at = f"{pt:,.0f}" if pt != NINE_BUDGET else \
             "last snapshot (" + ", ".join(f"{max(c):,.0f}" for c in (s, p) if c and max(c) >= NINE_BUDGET * 0.99) + ")"
         out.append(f"| {at} | {cell(a)} | {cell(b)} | {gap} | {work(a)} | {work(b)} |")
     _nine_figure({a: c for a, c in zip(pair, (s, p), strict=True)})
@@ -615,11 +616,9 @@ def machines_section() -> list[str]:
 def measure_role(line: dict, lines: list[dict]) -> str:
     """What a machine measure did (`study.speed`): set its run's budget (the run's first measure
     after its `LOST` cut), nothing (a later one, taken on a resume), or belonged to a void attempt."""
-    cut = LOST.get(line["label"], "")
-    if line.get("time", "") < cut:
+    if line.get("time", "") < LOST.get(line["label"], ""):
         return "void attempt"
-    first = next(m for m in lines if m.get("label") == line["label"] and m.get("time", "") >= cut)
-    return "budget" if first is line else "resume"
+    return "budget" if budget_measure(line["label"], lines) is line else "resume"
 
 
 def _figure(table: dict) -> None:

@@ -190,9 +190,14 @@ def speed(label: str) -> float | None:
     """What a CPU second of the machine the run trains on buys, over the reference: its first
     measure (taken before it trained; later ones, on a resume, do not move its budget), leaving
     out those of a lost attempt (`LOST`); None if it has none."""
+    first = budget_measure(label, measures())
+    return machine_speed(first) if first else None
+
+
+def budget_measure(label: str, lines: list[dict]) -> dict | None:
+    """The measure of ``lines`` that sets the run's budget: its first after its `LOST` cut."""
     cut = LOST.get(label, "")
-    mine = [m for m in measures() if m.get("label") == label and m.get("time", "") >= cut]
-    return machine_speed(mine[0]) if mine else None
+    return next((m for m in lines if m.get("label") == label and m.get("time", "") >= cut), None)
 
 
 def budget_scale(f: float | None) -> float:
