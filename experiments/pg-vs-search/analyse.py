@@ -484,6 +484,12 @@ def nine_curves(folder: Path = NINE) -> dict[str, dict[float, dict]]:
     return out
 
 
+def _nine_done(curve: dict[float, dict]) -> bool:
+    """Whether a 9x9 curve has its last snapshot, at 4 CPU-hours (a run stops within a step of its
+    budget, so 1 % short counts)."""
+    return bool(curve) and max(curve) >= NINE_BUDGET * 0.99
+
+
 def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -> tuple[str, str]:
     """The 9x9 criteria (README), on searched ratings: confirmed if the search arm's last rating
     is >= 100 above the policy-gradient arm's with 95 % intervals apart; refuted if the
@@ -494,7 +500,7 @@ def h_nine(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | None) -
         return "pending (the pair is picked once every core main run is rated)", ""
     s, p = (curves.get(nine_label(a), {}) for a in pair)
     last = [c[max(c)] if c else None for c in (s, p)]
-    waiting = [a for a, c in zip(pair, (s, p), strict=True) if not c or max(c) < NINE_BUDGET * 0.99]
+    waiting = [a for a, c in zip(pair, (s, p), strict=True) if not _nine_done(c)]
     if waiting:
         return f"pending ({', '.join(waiting)} not rated at 4 CPU-hours on 9x9)", ""
     fs, fp = last
@@ -538,25 +544,31 @@ def nine_section(curves: dict[str, dict[float, dict]], pair: tuple[str, str] | N
            f"| CPU s (reference) | {pair[0]} Elo / raw | {pair[1]} Elo / raw | gap | {pair[0]} steps, games | "
            f"{pair[1]} steps, games |", "|---|---|---|---|---|---|"]
     def ends(c: dict[float, dict]) -> dict[float, dict]:  # the last snapshot at 4 CPU-hours shares one row
-        return {(NINE_BUDGET if pt == max(c) and pt >= NINE_BUDGET * 0.99 else pt): r for pt, r in c.items()}
+        return {(NINE_BUDGET if pt == max(c) and _nine_done(c) else pt): r for pt, r in c.items()}
 
     es, ep = ends(s), ends(p)
     for pt in sorted(set(es) | set(ep)):
         a, b = es.get(pt), ep.get(pt)
         gap = "-" if not (a and b) else f"{a['elo'] - b['elo']:+.0f} / {a['raw_elo'] - b['raw_elo']:+.0f}"
         at = f"{pt:,.0f}" if pt != NINE_BUDGET else \
-            "last snapshot (" + ", ".join(f"{max(c):,.0f}" for c in (s, p) if c and max(c) >= NINE_BUDGET * 0.99) + ")"
+            "last snapshot (" + ", ".join(f"{max(c):,.0f}" for c in (s, p) if _nine_done(c)) + ")"
         out.append(f"| {at} | {cell(a)} | {cell(b)} | {gap} | {work(a)} | {work(b)} |")
     _nine_figure({a: c for a, c in zip(pair, (s, p), strict=True)})
     return out
 
 
-def _nine_figure(curves: dict[str, dict[float, dict]]) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display on a CI machine)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _nine_figure(curves: dict[str, dict[float, dict]]) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm, c in curves.items():
         pts = sorted(pt for pt in c if pt > 0)
@@ -622,11 +634,7 @@ def measure_role(line: dict, lines: list[dict]) -> str:
 
 
 def _figure(table: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
     for ax, key, title in ((axes[0], "elo", "searched (64 visits, the same Gumbel search)"),
                            (axes[1], "raw_elo", "raw network (its most likely move)")):
