@@ -697,19 +697,31 @@ def full_budget_section(table: dict) -> list[str]:
     return out
 
 
+def state_line(table: dict, pilot: dict) -> str:
+    """How far the study is: main runs rated at the full budget and pilot configurations rated,
+    the core arms and the optional ones (A6, A7) counted apart."""
+    def main_runs(arms: tuple[str, ...]) -> str:
+        done = sum(1 for a in arms for s in MAIN_SEEDS if 1.0 in table.get(f"{a}-s{s}", {}))
+        return f"{done} of {len(arms) * len(MAIN_SEEDS)}"
+
+    def configs(arms: tuple[str, ...]) -> str:
+        done = sum(1 for a in arms for k in range(len(GRIDS[a])) if pilot.get(f"{a}-c{k}"))
+        return f"{done} of {sum(len(GRIDS[a]) for a in arms)}"
+
+    return (f"main runs rated at the full budget: {main_runs(CORE)} core, {main_runs(OPTIONAL)} optional "
+            f"({', '.join(OPTIONAL)}); pilot configurations rated: {configs(CORE)} core, {configs(OPTIONAL)} optional.")
+
+
 def report() -> Path:
     table = curve_table(HERE, MAIN_BUDGET)
     pilot = curve_table(HERE / "pilot", 900.0)
     signals = json.loads(SIGNALS.read_text()) if SIGNALS.is_file() else {}
-    runs_done = sum(1 for a in CORE + OPTIONAL for s in MAIN_SEEDS if 1.0 in table.get(f"{a}-s{s}", {}))
     lines = ["# Policy gradient against search distillation at equal CPU time (7x7)", "",
              "Protocol, hypotheses and deviations: [experiments/pg-vs-search/README.md]"
              "(../../experiments/pg-vs-search/README.md). This page is written by "
              "`python experiments/pg-vs-search/analyse.py report` from the study's ledgers "
              "(`experiments/pg-vs-search/results.tsv`, `pilot/results.tsv`) and `signals.json`.", "",
-             f"**State:** {runs_done} of {len(CORE) * len(MAIN_SEEDS)} core main runs rated at the full budget; "
-             f"pilot: {sum(len(v) > 0 for v in pilot.values())} of {sum(len(GRIDS[a]) for a in CORE)} core "
-             "configurations rated.", ""]
+             f"**State:** {state_line(table, pilot)}", ""]
     lines += ["## Pilot (0.25 CPU-hour, seed 100; pilot panel: random and GNU Go level 0, 40 games each)", "",
               "The registered score (40 searched games against GNU Go level 0; raw after the slash) "
               "beside the pilot Elo that picks the winner (README, Deviations).", "",

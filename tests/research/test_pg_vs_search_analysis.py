@@ -661,3 +661,30 @@ def test_a_machine_measure_holds_the_measure_lock_so_two_copies_never_measure_at
     assert held == [True]
     with open(tmp_path / "runs" / ".measure.lock", "a") as after:  # and free once the measure is done
         fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_h6_per_move_credit_against_search_and_policy_gradient(analyse):
+    def with_a6(a6: float) -> dict:
+        return _table(analyse, lambda a, s, f: {"A1": 100, "A2": 950, "A5": 1140, "A6": a6}.get(a, 1000) + 5 * s)
+    assert analyse.h6(with_a6(1100), "elo").startswith("confirmed")  # 40 below A5, 150 above PPO
+    assert analyse.h6(with_a6(1020), "elo").startswith("refuted")  # nearer PPO (70) than A5 (120)
+    assert analyse.h6(with_a6(1048), "elo").startswith("inconclusive")  # 92 below A5 but only 98 above PPO
+    partial = with_a6(1100)
+    del partial["A6-s2"][1.0]
+    assert analyse.h6(partial, "elo").startswith("pending")
+
+
+def test_state_line_counts_core_and_optional_apart(analyse):
+    table = _table(analyse, lambda a, s, f: 500.0)
+    for s in analyse.MAIN_SEEDS:
+        del table[f"A6-s{s}"]
+    del table["A7-s2"][1.0]
+    pilot = {f"{a}-c{k}": {1.0: {"elo": 0.0}} for a in analyse.CORE + ("A7",) for k in range(len(analyse.GRIDS[a]))}
+    pilot["A6-c0"] = {1.0: {"elo": 0.0}}
+    line = analyse.state_line(table, pilot)
+    n_core, n_opt = (len(arms) * len(analyse.MAIN_SEEDS) for arms in (analyse.CORE, analyse.OPTIONAL))
+    assert f"{n_core} of {n_core} core" in line
+    assert f"{len(analyse.MAIN_SEEDS) - 1} of {n_opt} optional" in line
+    n_core_cfg = sum(len(analyse.GRIDS[a]) for a in analyse.CORE)
+    n_opt_cfg = sum(len(analyse.GRIDS[a]) for a in analyse.OPTIONAL)
+    assert f"{n_core_cfg} of {n_core_cfg} core, {len(analyse.GRIDS['A7']) + 1} of {n_opt_cfg} optional" in line
