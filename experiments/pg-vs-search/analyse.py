@@ -701,7 +701,7 @@ def state_line(table: dict, pilot: dict) -> str:
     """How far the study is: main runs rated at the full budget and pilot configurations rated,
     the core arms and the optional ones (A6, A7) counted apart."""
     def main_runs(arms: tuple[str, ...]) -> str:
-        done = sum(1 for a in arms for s in MAIN_SEEDS if 1.0 in table.get(f"{a}-s{s}", {}))
+        done = sum(e is not None for a in arms for e in _elos(table, a, 1.0))  # as the hypotheses count
         return f"{done} of {len(arms) * len(MAIN_SEEDS)}"
 
     def configs(arms: tuple[str, ...]) -> str:
