@@ -188,6 +188,23 @@ def reanalyse_floor(run: Path) -> list[dict] | None:
         return None
 
 
+def along_curve(batches: list[dict], last_step: int, keys: tuple[str, ...] = ("policy_entropy", "bits_soft")) -> dict:
+    """The median of each of ``keys`` over the batches of each doubling that ends at a curve point:
+    (f/2, f] of the run's last step for f in POINTS, the first point's window from step 0. Where the
+    signals per run take the second half only, this dates a change (A6's sharpening, for one)."""
+    out, start = {}, 0.0
+    for frac in POINTS:
+        end = frac * last_step
+        rows = [b for b in batches if start < b.get("step", 0) <= end]
+        start = end
+        cell = {}
+        for key in keys:
+            vals = [b[key] for b in rows if isinstance(b.get(key), (int, float)) and math.isfinite(b[key])]
+            cell[key] = statistics.median(vals) if vals else None
+        out[f"{frac:g}"] = cell
+    return out
+
+
 def collect(only: set[str] | None = None) -> dict:
     """Per run: games, steps, the median bits per sample and policy entropy over the second
     half of its batches, the noise scale nearest 1/4, 1/2 and 1 of its budget, the
@@ -227,7 +244,8 @@ def collect(only: set[str] | None = None) -> dict:
             "cpu_seconds": last["cpu_seconds"], "games": last["games"], "steps": last["step"],
             "positions": last["positions"], "bits_per_sample": med("bits_per_sample"),
             "bits_soft": med("bits_soft"), "bits_onehot": med("bits_onehot"), "bits_outcome": med("bits_outcome"),
-            "policy_entropy": med("policy_entropy"), "noise_scale": noise,
+            "policy_entropy": med("policy_entropy"), "along_curve": along_curve(batches, last["step"]),
+            "noise_scale": noise,
             "previous_win_rate": [[m["cpu_seconds"], m["previous_win_rate"]] for m in metrics
                                   if isinstance(m.get("previous_win_rate"), (int, float))],
             "outcomes": outcomes(run), "policy_spread": policy_spread(run),
@@ -712,6 +730,29 @@ def state_line(table: dict, pilot: dict) -> str:
             f"({', '.join(OPTIONAL)}); pilot configurations rated: {configs(CORE)} core, {configs(OPTIONAL)} optional.")
 
 
+def along_curve_section(signals: dict) -> list[str]:
+    """Policy entropy and the soft target's bits, doubling by doubling, for the runs whose batch
+    logs were collected with them (``along_curve``; runs trained on machines since gone lack it)."""
+    runs = {name: s["along_curve"] for name, s in sorted(signals.items()) if s.get("along_curve")}
+    if not runs:
+        return []
+    lines = ["", "## The policy along the curve (median over the batches of each doubling)", "",
+             "Policy entropy in nats, then *bits soft* (KL(target || policy) in bits; for the arms that act "
+             "with the raw policy the target is the behaviour policy) after the slash, over the batches "
+             "between the previous curve point and this one (in steps, as a fraction of the run's last). "
+             "Only runs whose batch logs were on the machine that collected this have it.", "",
+             "| run | " + " | ".join(f"{f:g}" for f in POINTS) + " |", "|---|" + "---|" * len(POINTS)]
+
+    def cell(c: dict | None) -> str:
+        c = c or {}
+        h, kl = c.get("policy_entropy"), c.get("bits_soft")
+        return "-" if h is None else f"{h:.2f}" + ("" if kl is None else f" / {kl:.1f}")
+
+    for name, curve in runs.items():
+        lines.append(f"| {name} | " + " | ".join(cell(curve.get(f"{f:g}")) for f in POINTS) + " |")
+    return lines
+
+
 def report() -> Path:
     table = curve_table(HERE, MAIN_BUDGET)
     pilot = curve_table(HERE / "pilot", 900.0)
@@ -809,7 +850,7 @@ def report() -> Path:
             lines.append(f"| {name} | {s['games']} | {s['steps']} | {f3(s['bits_per_sample'])} | "
                          f"{f3(s['bits_soft'])} | {f3(s['bits_onehot'])} | {f3(s['bits_outcome'])} | "
                          f"{f3(s['policy_entropy'])} | {ns} | {_previous(s)} | {_spread(s)} | {_wdl(s)} |")
-    lines += machines_section()
+    lines += along_curve_section(signals) + machines_section()
     if DISCUSSION.is_file():
         lines += ["", "## Discussion", "", DISCUSSION.read_text().strip()]
     lines += ["", "## What limits the conclusion", "",

@@ -76,6 +76,22 @@ def test_bits_and_noise_scale_rules(analyse):
     assert analyse.h4({}).startswith("pending") and analyse.h5({}).startswith("pending")
 
 
+def test_the_policy_along_the_curve_takes_each_doubling_apart(analyse):
+    # 64 steps: the points' windows are (0, 2], (2, 4], (4, 8], (8, 16], (16, 32], (32, 64]
+    batches = [{"step": k, "policy_entropy": float(k), "bits_soft": 2.0 * k} for k in range(1, 65)]
+    batches[40]["policy_entropy"] = float("nan")  # step 41's entropy could not be taken: left out, not 0
+    got = analyse.along_curve(batches, 64)
+    assert list(got) == [f"{f:g}" for f in analyse.POINTS]
+    assert [got[k]["policy_entropy"] for k in got] == [1.5, 3.5, 6.5, 12.5, 24.5, 49.0]
+    assert got["0.5"]["bits_soft"] == 49.0
+    assert analyse.along_curve([{"step": 60, "policy_entropy": 1.0}], 64)["0.5"] == {"policy_entropy": None,
+                                                                                  "bits_soft": None}
+    lines = analyse.along_curve_section({"A6-s0": {"along_curve": got}, "A5-s0": {"policy_entropy": 1.6}})
+    rows = [line for line in lines if line.startswith("| A")]
+    assert rows == ["| A6-s0 | 1.50 / 3.0 | 3.50 / 7.0 | 6.50 / 13.0 | 12.50 / 25.0 | 24.50 / 49.0 | 49.00 / 97.0 |"]
+    assert analyse.along_curve_section({"A5-s0": {"policy_entropy": 1.6}}) == []
+
+
 def test_curve_rows_map_to_their_registered_fractions(analyse, tmp_path, monkeypatch):
     import study
 
