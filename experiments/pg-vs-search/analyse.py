@@ -188,6 +188,12 @@ def reanalyse_floor(run: Path) -> list[dict] | None:
         return None
 
 
+def _median(rows: list[dict], key: str) -> float | None:
+    """The median of ``key`` over the rows that have it as a finite number; None if none does."""
+    vals = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    return statistics.median(vals) if vals else None
+
+
 def along_curve(batches: list[dict], last_step: int, keys: tuple[str, ...] = ("policy_entropy", "bits_soft")) -> dict:
     """The median of each of ``keys`` over the batches of each doubling that ends at a curve point:
     (f/2, f] of the run's last step for f in POINTS, the first point's window from step 0. Where the
@@ -197,11 +203,7 @@ def along_curve(batches: list[dict], last_step: int, keys: tuple[str, ...] = ("p
         end = frac * last_step
         rows = [b for b in batches if start < b.get("step", 0) <= end]
         start = end
-        cell = {}
-        for key in keys:
-            vals = [b[key] for b in rows if isinstance(b.get(key), (int, float)) and math.isfinite(b[key])]
-            cell[key] = statistics.median(vals) if vals else None
-        out[f"{frac:g}"] = cell
+        out[f"{frac:g}"] = {key: _median(rows, key) for key in keys}
     return out
 
 
@@ -230,10 +232,6 @@ def collect(only: set[str] | None = None) -> dict:
             continue
         half = [b for b in batches if b.get("step", 0) > last["step"] / 2]
 
-        def med(key: str, rows=half) -> float | None:
-            vals = [b[key] for b in rows if isinstance(b.get(key), (int, float)) and math.isfinite(b[key])]
-            return statistics.median(vals) if vals else None
-
         noise = {}
         for frac in (0.25, 0.5, 1.0):
             have = [m for m in metrics if isinstance(m.get("noise_scale"), (int, float))]
@@ -242,10 +240,10 @@ def collect(only: set[str] | None = None) -> dict:
                 noise[str(frac)] = {"noise_scale": m["noise_scale"], "cpu_seconds": m["cpu_seconds"]}
         out[run.name] = {
             "cpu_seconds": last["cpu_seconds"], "games": last["games"], "steps": last["step"],
-            "positions": last["positions"], "bits_per_sample": med("bits_per_sample"),
-            "bits_soft": med("bits_soft"), "bits_onehot": med("bits_onehot"), "bits_outcome": med("bits_outcome"),
-            "policy_entropy": med("policy_entropy"), "along_curve": along_curve(batches, last["step"]),
-            "noise_scale": noise,
+            "positions": last["positions"],
+            **{k: _median(half, k) for k in ("bits_per_sample", "bits_soft", "bits_onehot", "bits_outcome",
+                                             "policy_entropy")},
+            "along_curve": along_curve(batches, last["step"]), "noise_scale": noise,
             "previous_win_rate": [[m["cpu_seconds"], m["previous_win_rate"]] for m in metrics
                                   if isinstance(m.get("previous_win_rate"), (int, float))],
             "outcomes": outcomes(run), "policy_spread": policy_spread(run),
@@ -254,7 +252,8 @@ def collect(only: set[str] | None = None) -> dict:
                                                    if "mean_game_length" in m] or [0]),
         }
         if any("reanalyse_tv" in b for b in half):  # a run that reanalysed: how far it moved its targets
-            out[run.name].update({k: med(k) for k in ("reanalyse_kl_bits", "reanalyse_tv", "reanalyse_value_change")})
+            out[run.name].update({k: _median(half, k)
+                                  for k in ("reanalyse_kl_bits", "reanalyse_tv", "reanalyse_value_change")})
             out[run.name]["reanalyse_floor"] = reanalyse_floor(run)
     tmp = SIGNALS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
